@@ -1,0 +1,38 @@
+# pgapp: make run | make test | make bench | make psql | make fuzz | make soak
+PG ?= 15
+export PG
+
+.PHONY: all run test bench soak fuzz psql extension gateway security-report clean
+
+all: extension gateway
+
+extension:
+	$(MAKE) -C extension PG_CONFIG=/usr/lib/postgresql/$(PG)/bin/pg_config
+
+gateway:
+	$(MAKE) -C gateway
+
+run:
+	@scripts/run.sh
+
+test:
+	@scripts/test.sh
+
+bench:
+	@bench/run.sh
+
+soak:
+	@bench/soak.sh
+
+fuzz:
+	@scripts/deps.sh && FUZZ_SECONDS=$${FUZZ_SECONDS:-120} scripts/suite-fuzz.sh
+
+psql:
+	@scripts/run.sh psql
+
+security-report:
+	@scripts/security-report.sh
+
+clean:
+	$(MAKE) -C extension clean PG_CONFIG=/usr/lib/postgresql/$(PG)/bin/pg_config
+	$(MAKE) -C gateway clean

@@ -1,0 +1,1156 @@
+/*
+ * dispatch.c: api.dispatch, the one statement the gateway runs.
+ *
+ * One request = one call: look the route up in the catalog cache,
+ * authenticate, bind and cast the handler's arguments from the raw request
+ * (422 at the argument's loc when that fails), call the handler in a
+ * subtransaction and turn its outcome into (status, headers, body).
+ * DispatchMapError() is the one place where an SQLSTATE becomes an HTTP
+ * response (SPEC §1 invariant 6).  See docs/ARCHITECTURE.md.
+ */
+#include "postgres.h"
+
+#include <ctype.h>
+
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/inval.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/syscache.h"
+#include "utils/uuid.h"
+
+#include "compat.h"
+#include "errcodes.h"
+#include "identity.h"
+#include "pgapp.h"
+
+typedef enum ParamSource
+{
+	SRC_PATH,
+	SRC_QUERY,
+	SRC_BODY,
+	SRC_JSON,
+	SRC_FORM,
+	SRC_CLIENT,
+	SRC_AUTHORIZATION
+} ParamSource;
+
+static const char *const source_names[] = {
+	"path", "query", "body", "json", "form", "client", "authorization"
+};
+
+typedef enum RouteAuth
+{
+	AUTH_NONE,
+	AUTH_USER,
+	AUTH_SUPERUSER
+} RouteAuth;
+
+typedef struct RouteParam
+{
+	char	   *name;
+	ParamSource source;
+	bool		has_default;
+	char	   *default_text;	/* NULL: the default is SQL NULL */
+	Oid			type;
+	Oid			typinput;
+	Oid			typioparam;
+} RouteParam;
+
+typedef struct Route
+{
+	int			id;				/* hash key */
+	char	  **segments;		/* the path pattern split at '/' */
+	int			nsegments;
+	RouteAuth	auth;
+	Oid			handler;
+	Oid			rettype;
+	int			nparams;
+	RouteParam *params;
+	bool		wants_json;		/* some argument comes from a JSON body */
+	bool		wants_form;
+	FmgrInfo	flinfo;
+} Route;
+
+/* The catalog cache: rebuilt after any change to api.routes or pg_proc */
+static HTAB *routes;
+static MemoryContext routes_context;
+static bool routes_stale = true;
+static Oid	routes_relid = InvalidOid;
+
+/* A key/value pair of a query string or form body, decoded */
+typedef struct Pair
+{
+	char	   *name;
+	char	   *value;
+} Pair;
+
+typedef struct Request
+{
+	const char *path;
+	Pair	   *query;
+	int			nquery;
+	Pair	   *form;
+	int			nform;
+	Jsonb	   *body;			/* parsed JSON body, or NULL */
+	text	   *client;
+	text	   *authorization;
+} Request;
+
+typedef struct Response
+{
+	int			status;
+	StringInfoData headers;
+	char	   *body;
+} Response;
+
+static void
+DispatchInvalidate(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == routes_relid)
+		routes_stale = true;
+}
+
+static void
+DispatchInvalidateProc(Datum arg, int cacheid, uint32 hashvalue)
+{
+	routes_stale = true;
+}
+
+void
+DispatchInit(void)
+{
+	CacheRegisterRelcacheCallback(DispatchInvalidate, (Datum) 0);
+	CacheRegisterSyscacheCallback(PROCOID, DispatchInvalidateProc, (Datum) 0);
+}
+
+/* pgapp.relcache_invalidate(): trigger that turns row changes into a
+ * relcache invalidation, so every backend's cache of the table is dropped */
+PG_FUNCTION_INFO_V1(relcache_invalidate);
+Datum
+relcache_invalidate(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		elog(ERROR, "relcache_invalidate: not called as a trigger");
+	CacheInvalidateRelcacheByRelid(RelationGetRelid(trigdata->tg_relation));
+	return PointerGetDatum(NULL);
+}
+
+static ParamSource
+DispatchSource(const char *name)
+{
+	int			i;
+
+	for (i = 0; i < lengthof(source_names); i++)
+		if (strcmp(name, source_names[i]) == 0)
+			return (ParamSource) i;
+	elog(ERROR, "unknown parameter source \"%s\"", name);
+	return SRC_PATH;			/* keep the compiler quiet */
+}
+
+static void
+DispatchSplitPattern(Route *route, const char *path)
+{
+	char	   *copy = pstrdup(path);
+	char	   *p;
+	int			n = 0;
+
+	for (p = copy; *p; p++)
+		if (*p == '/')
+			n++;
+	route->segments = palloc(sizeof(char *) * (n + 1));
+	route->nsegments = 0;
+	for (p = strtok(copy, "/"); p != NULL; p = strtok(NULL, "/"))
+		route->segments[route->nsegments++] = p;
+}
+
+/* Load every route and its parameters; runs as the extension owner */
+static void
+DispatchLoadRoutes(void)
+{
+	HASHCTL		ctl;
+	Oid			save_userid;
+	int			save_sec;
+	MemoryContext old;
+	uint64		i;
+	Route	   *route = NULL;
+
+	if (routes_context != NULL)
+		MemoryContextDelete(routes_context);
+	routes = NULL;
+	routes_context = AllocSetContextCreate(CacheMemoryContext, "pgapp routes",
+										   ALLOCSET_SMALL_SIZES);
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(int);
+	ctl.entrysize = sizeof(Route);
+	ctl.hcxt = routes_context;
+	routes = hash_create("pgapp routes", 64, &ctl,
+						 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	routes_stale = false;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(IdentityOwnerOid(),
+						   save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	routes_relid = RangeVarGetRelid(makeRangeVar("api", "routes", -1),
+									NoLock, false);
+	if (SPI_execute("SELECT r.id, r.path, r.auth, r.handler::oid, p.prorettype, "
+					"       a.ord::int, a.v->>'name', a.v->>'in', "
+					"       a.v ? 'default', a.v->>'default', "
+					"       p.proargtypes[a.ord - 1] "
+					"  FROM api.routes r "
+					"  JOIN pg_catalog.pg_proc p ON p.oid = r.handler "
+					"  LEFT JOIN LATERAL pg_catalog.jsonb_array_elements(r.params) "
+					"       WITH ORDINALITY a(v, ord) ON true "
+					" ORDER BY r.id, a.ord", true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not load the route catalog");
+
+	old = MemoryContextSwitchTo(routes_context);
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		int			id = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
+		RouteParam *param;
+		char	   *auth;
+		bool		found;
+
+		if (route == NULL || route->id != id)
+		{
+			route = hash_search(routes, &id, HASH_ENTER, &found);
+			DispatchSplitPattern(route, SPI_getvalue(tup, desc, 2));
+			auth = SPI_getvalue(tup, desc, 3);
+			route->auth = strcmp(auth, "none") == 0 ? AUTH_NONE :
+				strcmp(auth, "superuser") == 0 ? AUTH_SUPERUSER : AUTH_USER;
+			route->handler = DatumGetObjectId(SPI_getbinval(tup, desc, 4, &isnull));
+			route->rettype = DatumGetObjectId(SPI_getbinval(tup, desc, 5, &isnull));
+			route->nparams = 0;
+			route->params = palloc0(sizeof(RouteParam) * FUNC_MAX_ARGS);
+			route->wants_json = route->wants_form = false;
+			fmgr_info_cxt(route->handler, &route->flinfo, routes_context);
+		}
+		(void) SPI_getbinval(tup, desc, 6, &isnull);
+		if (isnull)
+			continue;			/* a handler without arguments */
+		param = &route->params[route->nparams++];
+		param->name = SPI_getvalue(tup, desc, 7);
+		param->source = DispatchSource(SPI_getvalue(tup, desc, 8));
+		param->has_default = DatumGetBool(SPI_getbinval(tup, desc, 9, &isnull));
+		param->default_text = SPI_getvalue(tup, desc, 10);
+		param->type = DatumGetObjectId(SPI_getbinval(tup, desc, 11, &isnull));
+		getTypeInputInfo(param->type, &param->typinput, &param->typioparam);
+		if (param->source == SRC_BODY || param->source == SRC_JSON)
+			route->wants_json = true;
+		if (param->source == SRC_FORM)
+			route->wants_form = true;
+	}
+	MemoryContextSwitchTo(old);
+	SPI_finish();
+	SetUserIdAndSecContext(save_userid, save_sec);
+}
+
+static Route *
+DispatchFindRoute(int id)
+{
+	if (routes_stale || routes == NULL)
+		DispatchLoadRoutes();
+	return hash_search(routes, &id, HASH_FIND, NULL);
+}
+
+/* ---------- responses ---------- */
+
+static void
+DispatchAddHeader(Response *res, const char *name, const char *value)
+{
+	if (res->headers.len > 0)
+		appendStringInfoChar(&res->headers, '\n');
+	appendStringInfo(&res->headers, "%s: %s", name, value);
+}
+
+static char *
+DispatchDetail(const char *message)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "{\"detail\": ");
+	escape_json(&buf, message);
+	appendStringInfoChar(&buf, '}');
+	return buf.data;
+}
+
+static void
+DispatchRespond(Response *res, int status, const char *message)
+{
+	res->status = status;
+	res->body = DispatchDetail(message);
+	if (status == 401)
+		DispatchAddHeader(res, "WWW-Authenticate", "Bearer");
+}
+
+/* ---------- validation errors (422) ---------- */
+
+typedef struct Invalid
+{
+	StringInfoData list;
+	int			count;
+} Invalid;
+
+static void
+DispatchInvalid(Invalid *inv, const char *type, const char *where,
+				const char *name, const char *msg, const char *input_json)
+{
+	StringInfo	b = &inv->list;
+
+	appendStringInfoString(b, inv->count++ == 0 ? "[" : ", ");
+	appendStringInfoString(b, "{\"type\": ");
+	escape_json(b, type);
+	appendStringInfoString(b, ", \"loc\": [");
+	escape_json(b, where);
+	if (name)
+	{
+		appendStringInfoString(b, ", ");
+		escape_json(b, name);
+	}
+	appendStringInfoString(b, "], \"msg\": ");
+	escape_json(b, msg);
+	appendStringInfo(b, ", \"input\": %s}", input_json ? input_json : "null");
+}
+
+static char *
+DispatchJsonString(const char *s)
+{
+	StringInfoData buf;
+
+	if (s == NULL)
+		return "null";
+	initStringInfo(&buf);
+	escape_json(&buf, s);
+	return buf.data;
+}
+
+/* ---------- request decoding ---------- */
+
+static int
+DispatchHex(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/*
+ * Decode one application/x-www-form-urlencoded component ('+' is a
+ * space).  Returns NULL for an invalid escape, an encoded NUL or invalid
+ * UTF-8.
+ */
+static char *
+DispatchUnescape(const char *s, int len)
+{
+	char	   *out = palloc(len + 1);
+	int			i,
+				n = 0;
+
+	for (i = 0; i < len; i++)
+	{
+		if (s[i] == '%')
+		{
+			int			hi,
+						lo;
+
+			if (i + 2 >= len)
+				return NULL;
+			hi = DispatchHex(s[i + 1]);
+			lo = DispatchHex(s[i + 2]);
+			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
+				return NULL;
+			out[n++] = (char) (hi * 16 + lo);
+			i += 2;
+		}
+		else if (s[i] == '+')
+			out[n++] = ' ';
+		else
+			out[n++] = s[i];
+	}
+	out[n] = '\0';
+	if (pg_verify_mbstr_len(PG_UTF8, out, n, true) < 0)
+		return NULL;
+	return out;
+}
+
+/* Split a query string or form body into decoded pairs, all or nothing */
+static bool
+DispatchParsePairs(const char *s, Pair **pairs, int *npairs)
+{
+	int			cap = 8;
+	const char *p = s;
+
+	*npairs = 0;
+	*pairs = palloc(sizeof(Pair) * cap);
+	while (*p)
+	{
+		const char *end = strchr(p, '&');
+		const char *eq;
+		int			len = end ? end - p : strlen(p);
+		Pair		pair;
+
+		if (len > 0)
+		{
+			eq = memchr(p, '=', len);
+			pair.name = DispatchUnescape(p, eq ? eq - p : len);
+			pair.value = eq ? DispatchUnescape(eq + 1, len - (eq + 1 - p)) : "";
+			if (pair.name == NULL || pair.value == NULL)
+				return false;
+			if (*npairs == cap)
+			{
+				cap *= 2;
+				*pairs = repalloc(*pairs, sizeof(Pair) * cap);
+			}
+			(*pairs)[(*npairs)++] = pair;
+		}
+		if (end == NULL)
+			break;
+		p = end + 1;
+	}
+	return true;
+}
+
+static const char *
+DispatchPairValue(Pair *pairs, int npairs, const char *name)
+{
+	int			i;
+
+	for (i = 0; i < npairs; i++)
+		if (strcmp(pairs[i].name, name) == 0)
+			return pairs[i].value;
+	return NULL;
+}
+
+/* The path segment matching {name} in the route's pattern */
+static char *
+DispatchPathValue(Route *route, const char *path, const char *name)
+{
+	char	   *copy = pstrdup(path);
+	char	   *seg;
+	int			i = 0;
+
+	for (seg = strtok(copy, "/"); seg != NULL; seg = strtok(NULL, "/"), i++)
+	{
+		const char *pat;
+
+		if (i >= route->nsegments)
+			return NULL;
+		pat = route->segments[i];
+		if (pat[0] == '{' && strncmp(pat + 1, name, strlen(name)) == 0 &&
+			pat[strlen(name) + 1] == '}' && pat[strlen(name) + 2] == '\0')
+			return seg;
+	}
+	return NULL;
+}
+
+static bool
+DispatchPathMatches(Route *route, const char *path)
+{
+	char	   *copy = pstrdup(path);
+	char	   *seg;
+	int			i = 0;
+
+	for (seg = strtok(copy, "/"); seg != NULL; seg = strtok(NULL, "/"), i++)
+	{
+		if (i >= route->nsegments)
+			return false;
+		if (route->segments[i][0] != '{' && strcmp(route->segments[i], seg) != 0)
+			return false;
+	}
+	return i == route->nsegments;
+}
+
+/* Does the Content-Type's media type equal want (parameters ignored)? */
+static bool
+DispatchMediaType(text *ctype, const char *want)
+{
+	char	   *s;
+	size_t		n = strlen(want);
+
+	if (ctype == NULL)
+		return false;
+	s = text_to_cstring(ctype);
+	while (*s == ' ')
+		s++;
+	return pg_strncasecmp(s, want, n) == 0 &&
+		(s[n] == '\0' || s[n] == ';' || s[n] == ' ');
+}
+
+/*
+ * Parse the JSON body with PostgreSQL's own parser.  Its errors (syntax,
+ * nesting depth, invalid Unicode) become a 422, never a 500.
+ */
+static bool
+DispatchParseJson(const char *body, Jsonb **out, char **error)
+{
+	MemoryContext oldcontext = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	bool		ok = true;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcontext);
+	PG_TRY();
+	{
+		*out = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(body)));
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcontext);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcontext);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcontext);
+		CurrentResourceOwner = oldowner;
+		*error = edata->message;
+		ok = false;
+	}
+	PG_END_TRY();
+	return ok;
+}
+
+/* ---------- argument binding ---------- */
+
+static const char *
+DispatchTypeError(Oid type, bool parsing, const char **msg)
+{
+	switch (type)
+	{
+		case UUIDOID:
+			*msg = "Input should be a valid UUID";
+			return parsing ? "uuid_parsing" : "uuid_type";
+		case INT2OID:
+		case INT4OID:
+		case INT8OID:
+			*msg = parsing ? "Input should be a valid integer, unable to parse string as an integer" :
+				"Input should be a valid integer";
+			return parsing ? "int_parsing" : "int_type";
+		case BOOLOID:
+			*msg = parsing ? "Input should be a valid boolean, unable to interpret input" :
+				"Input should be a valid boolean";
+			return parsing ? "bool_parsing" : "bool_type";
+		case TEXTOID:
+		case VARCHAROID:
+			*msg = "Input should be a valid string";
+			return "string_type";
+		default:
+			*msg = "Value error, invalid input";
+			return "value_error";
+	}
+}
+
+/* Checks for the common types, so no subtransaction is needed */
+static bool
+DispatchInputValid(Oid type, const char *s)
+{
+	switch (type)
+	{
+		case UUIDOID:
+			{
+				/* uuid_in's accepted forms: hex digits, optional braces and
+				 * hyphens after groups of four */
+				int			digits = 0;
+				const char *p = s;
+				bool		brace = (*p == '{');
+
+				if (brace)
+					p++;
+				for (; *p && !(brace && *p == '}'); p++)
+				{
+					if (isxdigit((unsigned char) *p))
+						digits++;
+					else if (*p != '-' || digits == 0 || digits % 4 != 0 ||
+							 p[1] == '-' || p[1] == '\0')
+						return false;
+				}
+				if (brace && (*p != '}' || p[1] != '\0'))
+					return false;
+				return digits == 32;
+			}
+		case INT2OID:
+		case INT4OID:
+		case INT8OID:
+			{
+				char	   *end;
+				long		v;
+
+				errno = 0;
+				while (*s == ' ')
+					s++;
+				if (*s == '\0')
+					return false;
+				v = strtol(s, &end, 10);
+				while (*end == ' ')
+					end++;
+				if (errno != 0 || *end != '\0')
+					return false;
+				if (type == INT2OID)
+					return v >= PG_INT16_MIN && v <= PG_INT16_MAX;
+				if (type == INT4OID)
+					return v >= PG_INT32_MIN && v <= PG_INT32_MAX;
+				return true;
+			}
+		case BOOLOID:
+			{
+				bool		b;
+
+				return parse_bool(s, &b);
+			}
+		case TEXTOID:
+		case VARCHAROID:
+		case JSONBOID:
+		case JSONOID:
+			return true;
+		default:
+			return false;		/* unknown: the caller tries the input function */
+	}
+}
+
+/* Call a type's input function, catching its error */
+static bool
+DispatchInput(RouteParam *param, const char *s, Datum *out)
+{
+	MemoryContext oldcontext = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	bool		ok = true;
+
+	if (DispatchInputValid(param->type, s))
+	{
+		*out = OidInputFunctionCall(param->typinput, (char *) s,
+									param->typioparam, -1);
+		return true;
+	}
+	if (param->type == UUIDOID || param->type == INT2OID ||
+		param->type == INT4OID || param->type == INT8OID ||
+		param->type == BOOLOID)
+		return false;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcontext);
+	PG_TRY();
+	{
+		*out = OidInputFunctionCall(param->typinput, (char *) s,
+									param->typioparam, -1);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcontext);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(oldcontext);
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcontext);
+		CurrentResourceOwner = oldowner;
+		ok = false;
+	}
+	PG_END_TRY();
+	return ok;
+}
+
+/* FastAPI's first loc element: body fields, forms and JSON are "body" */
+static const char *
+DispatchLoc(ParamSource source)
+{
+	if (source == SRC_BODY || source == SRC_JSON || source == SRC_FORM)
+		return "body";
+	return source_names[source];
+}
+
+static char *
+DispatchJsonbText(Jsonb *jb)
+{
+	return JsonbToCString(NULL, &jb->root, VARSIZE(jb));
+}
+
+/*
+ * Bind one argument.  Returns false after recording a validation error.
+ */
+static bool
+DispatchBind(Route *route, RouteParam *param, Request *req, Invalid *inv,
+			 Datum *value, bool *isnull)
+{
+	const char *raw = NULL;
+	bool		present = false;
+	const char *type;
+	const char *msg;
+
+	*isnull = false;
+	switch (param->source)
+	{
+		case SRC_PATH:
+			raw = DispatchPathValue(route, req->path, param->name);
+			present = raw != NULL;
+			break;
+		case SRC_QUERY:
+			raw = DispatchPairValue(req->query, req->nquery, param->name);
+			present = raw != NULL;
+			break;
+		case SRC_FORM:
+			raw = DispatchPairValue(req->form, req->nform, param->name);
+			present = raw != NULL;
+			break;
+		case SRC_CLIENT:
+		case SRC_AUTHORIZATION:
+			{
+				text	   *t = param->source == SRC_CLIENT ? req->client : req->authorization;
+
+				*isnull = (t == NULL);
+				*value = PointerGetDatum(t);
+				return true;
+			}
+		case SRC_JSON:
+			if (req->body == NULL)
+				break;
+			if (param->type != JSONBOID)
+				elog(ERROR, "a \"json\" argument must be of type jsonb");
+			*value = JsonbPGetDatum(req->body);
+			return true;
+		case SRC_BODY:
+			{
+				JsonbValue *v = NULL;
+
+				if (req->body != NULL && JB_ROOT_IS_OBJECT(req->body))
+					v = getKeyJsonValueFromContainer(&req->body->root, param->name,
+													 strlen(param->name), NULL);
+				if (v == NULL)
+					break;
+				present = true;
+				if (v->type == jbvNull)
+				{
+					if (param->has_default)
+					{
+						*isnull = true;
+						return true;
+					}
+					type = DispatchTypeError(param->type, false, &msg);
+					DispatchInvalid(inv, type, "body", param->name, msg, "null");
+					return false;
+				}
+				if (param->type == JSONBOID)
+				{
+					*value = JsonbPGetDatum(JsonbValueToJsonb(v));
+					return true;
+				}
+				if (v->type == jbvString)
+					raw = pnstrdup(v->val.string.val, v->val.string.len);
+				else if ((param->type == TEXTOID || param->type == VARCHAROID) ||
+						 v->type == jbvBinary ||
+						 (v->type == jbvBool && param->type != BOOLOID) ||
+						 (v->type == jbvNumeric && param->type == BOOLOID) ||
+						 (v->type == jbvNumeric && param->type == UUIDOID))
+				{
+					type = DispatchTypeError(param->type, false, &msg);
+					DispatchInvalid(inv, type, "body", param->name, msg,
+									DispatchJsonbText(JsonbValueToJsonb(v)));
+					return false;
+				}
+				else if (v->type == jbvBool)
+					raw = v->val.boolean ? "true" : "false";
+				else
+					raw = DatumGetCString(DirectFunctionCall1(numeric_out,
+															  NumericGetDatum(v->val.numeric)));
+				break;
+			}
+	}
+
+	if (!present)
+		raw = NULL;
+	if (raw == NULL)
+	{
+		if (param->has_default)
+		{
+			if (param->default_text == NULL)
+			{
+				*isnull = true;
+				return true;
+			}
+			raw = param->default_text;
+		}
+		else
+		{
+			const char *input = "null";
+
+			if (param->source == SRC_BODY && req->body != NULL)
+				input = DispatchJsonbText(req->body);
+			DispatchInvalid(inv, "missing", DispatchLoc(param->source),
+							param->source == SRC_JSON ? NULL : param->name,
+							"Field required", input);
+			return false;
+		}
+	}
+
+	if (!DispatchInput(param, raw, value))
+	{
+		type = DispatchTypeError(param->type, true, &msg);
+		DispatchInvalid(inv, type, DispatchLoc(param->source), param->name, msg, DispatchJsonString(raw));
+		return false;
+	}
+	return true;
+}
+
+/* ---------- the error map ---------- */
+
+static bool
+DispatchIsClass(int sqlerrcode, int class)
+{
+	return ERRCODE_TO_CATEGORY(sqlerrcode) == class;
+}
+
+/*
+ * The one map from an error to an HTTP response.  Returns false for an
+ * unexpected error, which the caller re-raises (the transaction rolls back
+ * and the gateway answers a generic 500).
+ */
+static bool
+DispatchMapError(ErrorData *e, Response *res)
+{
+	if (DispatchIsClass(e->sqlerrcode, ERRCODE_PGAPP_CLASS))
+	{
+		const char *code = unpack_sql_state(e->sqlerrcode);
+		int			status = atoi(code + 2);
+
+		if (status < 400 || status > 599)
+			return false;
+		if (status == 422 && e->detail != NULL)
+		{
+			res->status = 422;
+			res->body = psprintf("{\"detail\": %s}", e->detail);
+			return true;
+		}
+		DispatchRespond(res, status, e->message);
+		if (status == 429 && e->detail != NULL)
+			DispatchAddHeader(res, "Retry-After", e->detail);
+		return true;
+	}
+	if (DispatchIsClass(e->sqlerrcode, ERRCODE_JWT_CLASS))
+	{
+		res->status = 401;
+		res->body = DispatchDetail("Could not validate credentials");
+		DispatchAddHeader(res, "WWW-Authenticate", "Bearer error=\"invalid_token\"");
+		return true;
+	}
+	if (DispatchIsClass(e->sqlerrcode, ERRCODE_DATA_EXCEPTION) ||
+		e->sqlerrcode == ERRCODE_CHECK_VIOLATION ||
+		e->sqlerrcode == ERRCODE_NOT_NULL_VIOLATION)
+	{
+		Invalid		inv;
+
+		initStringInfo(&inv.list);
+		inv.count = 0;
+		DispatchInvalid(&inv, "value_error", "body", NULL, e->message, NULL);
+		res->status = 422;
+		res->body = psprintf("{\"detail\": %s]}", inv.list.data);
+		return true;
+	}
+	if (e->sqlerrcode == ERRCODE_UNIQUE_VIOLATION)
+	{
+		DispatchRespond(res, 409, "Conflict");
+		return true;
+	}
+	return false;
+}
+
+/*
+ * Run fn(arg) in a subtransaction.  An expected error becomes the response
+ * (returns false); an unexpected one is re-raised.
+ */
+typedef void (*DispatchStep) (void *arg);
+
+static bool
+DispatchGuarded(DispatchStep fn, void *arg, Response *res)
+{
+	MemoryContext oldcontext = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	bool		ok = true;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcontext);
+	PG_TRY();
+	{
+		fn(arg);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcontext);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcontext);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcontext);
+		CurrentResourceOwner = oldowner;
+		if (!DispatchMapError(edata, res))
+			ReThrowError(edata);
+		ok = false;
+	}
+	PG_END_TRY();
+	return ok;
+}
+
+typedef struct AuthStep
+{
+	text	   *token;
+} AuthStep;
+
+static void
+DispatchAuthStep(void *arg)
+{
+	AuthStep   *a = arg;
+
+	IdentityAuthenticate(VARDATA_ANY(a->token), VARSIZE_ANY_EXHDR(a->token), false);
+}
+
+typedef struct CallStep
+{
+	Route	   *route;
+	Datum	   *values;
+	bool	   *nulls;
+	Datum		result;
+	bool		isnull;
+} CallStep;
+
+static void
+DispatchCallStep(void *arg)
+{
+	CallStep   *c = arg;
+	LOCAL_FCINFO(fcinfo, FUNC_MAX_ARGS);
+	int			i;
+
+	InitFunctionCallInfoData(*fcinfo, &c->route->flinfo, c->route->nparams,
+							 InvalidOid, NULL, NULL);
+	for (i = 0; i < c->route->nparams; i++)
+	{
+		fcinfo->args[i].value = c->values[i];
+		fcinfo->args[i].isnull = c->nulls[i];
+	}
+	c->result = FunctionCallInvoke(fcinfo);
+	c->isnull = fcinfo->isnull;
+}
+
+/* The bearer token of an Authorization header, or NULL */
+static text *
+DispatchBearer(text *authorization)
+{
+	char	   *s;
+
+	if (authorization == NULL)
+		return NULL;
+	s = text_to_cstring(authorization);
+	if (pg_strncasecmp(s, "bearer ", 7) != 0)
+		return NULL;
+	s += 7;
+	while (*s == ' ')
+		s++;
+	if (*s == '\0')
+		return NULL;
+	return cstring_to_text(s);
+}
+
+static void
+DispatchAuthenticate(Route *route, Request *req, Response *res)
+{
+	text	   *token;
+	AuthStep	step;
+
+	if (route->auth == AUTH_NONE)
+		return;
+	token = DispatchBearer(req->authorization);
+	if (token == NULL)
+	{
+		DispatchRespond(res, 401, "Not authenticated");
+		return;
+	}
+	step.token = token;
+	if (!DispatchGuarded(DispatchAuthStep, &step, res))
+		return;
+	if (route->auth == AUTH_SUPERUSER && !IdentityIsSuperuser())
+		DispatchRespond(res, 403, "The user doesn't have enough privileges");
+}
+
+/* Decode the query string and the body the route needs */
+static void
+DispatchDecode(Route *route, Request *req, text *query, text *body,
+			   text *ctype, Response *res)
+{
+	char	   *error;
+
+	if (query != NULL &&
+		!DispatchParsePairs(text_to_cstring(query), &req->query, &req->nquery))
+	{
+		DispatchRespond(res, 400, "Invalid query string");
+		return;
+	}
+	if (route->wants_form)
+	{
+		if (body != NULL && VARSIZE_ANY_EXHDR(body) > 0 &&
+			!DispatchMediaType(ctype, "application/x-www-form-urlencoded"))
+		{
+			DispatchRespond(res, 415, "Unsupported Media Type");
+			return;
+		}
+		if (body != NULL &&
+			!DispatchParsePairs(text_to_cstring(body), &req->form, &req->nform))
+		{
+			DispatchRespond(res, 400, "Invalid form body");
+			return;
+		}
+	}
+	if (route->wants_json && body != NULL && VARSIZE_ANY_EXHDR(body) > 0)
+	{
+		if (ctype != NULL && !DispatchMediaType(ctype, "application/json"))
+		{
+			DispatchRespond(res, 415, "Unsupported Media Type");
+			return;
+		}
+		if (!DispatchParseJson(text_to_cstring(body), &req->body, &error))
+		{
+			Invalid		inv;
+
+			initStringInfo(&inv.list);
+			inv.count = 0;
+			DispatchInvalid(&inv, "json_invalid", "body", NULL,
+							"JSON decode error", "{}");
+			res->status = 422;
+			res->body = psprintf("{\"detail\": %s]}", inv.list.data);
+			return;
+		}
+	}
+}
+
+static void
+DispatchCall(Route *route, Request *req, Response *res)
+{
+	CallStep	call;
+	Invalid		inv;
+	int			i;
+
+	initStringInfo(&inv.list);
+	inv.count = 0;
+	call.route = route;
+	call.values = palloc0(sizeof(Datum) * Max(route->nparams, 1));
+	call.nulls = palloc0(sizeof(bool) * Max(route->nparams, 1));
+	for (i = 0; i < route->nparams; i++)
+		DispatchBind(route, &route->params[i], req, &inv,
+					 &call.values[i], &call.nulls[i]);
+	if (inv.count > 0)
+	{
+		res->status = 422;
+		res->body = psprintf("{\"detail\": %s]}", inv.list.data);
+		return;
+	}
+
+	if (!DispatchGuarded(DispatchCallStep, &call, res))
+		return;
+
+	res->status = 200;
+	if (call.isnull)
+		res->body = "null";
+	else if (route->rettype == JSONBOID)
+		res->body = DispatchJsonbText(DatumGetJsonbP(call.result));
+	else if (route->rettype == TEXTOID)
+	{
+		res->body = TextDatumGetCString(call.result);
+		DispatchAddHeader(res, "Content-Type", "text/html; charset=utf-8");
+	}
+	else
+	{
+		Oid			out;
+		bool		isvarlena;
+
+		getTypeOutputInfo(route->rettype, &out, &isvarlena);
+		res->body = OidOutputFunctionCall(out, call.result);
+	}
+}
+
+static text *
+DispatchArgText(FunctionCallInfo fcinfo, int n)
+{
+	return PG_ARGISNULL(n) ? NULL : PG_GETARG_TEXT_PP(n);
+}
+
+/*
+ * api.dispatch(route int, path text, query text, body text, ctype text,
+ *              authorization text, client text)
+ *   returns table (status int, headers text, body text)
+ */
+PG_FUNCTION_INFO_V1(dispatch);
+Datum
+dispatch(PG_FUNCTION_ARGS)
+{
+	Route	   *route = NULL;
+	Request		req;
+	Response	res;
+	TupleDesc	desc;
+	Datum		values[3];
+	bool		nulls[3] = {false, false, false};
+
+	memset(&req, 0, sizeof(req));
+	memset(&res, 0, sizeof(res));
+	initStringInfo(&res.headers);
+	req.path = PG_ARGISNULL(1) ? "" : text_to_cstring(PG_GETARG_TEXT_PP(1));
+	req.authorization = DispatchArgText(fcinfo, 5);
+	req.client = DispatchArgText(fcinfo, 6);
+
+	if (!PG_ARGISNULL(0))
+		route = DispatchFindRoute(PG_GETARG_INT32(0));
+	if (route == NULL || !DispatchPathMatches(route, req.path))
+		DispatchRespond(&res, 404, "Not Found");
+	if (res.status == 0)
+		DispatchAuthenticate(route, &req, &res);
+	if (res.status == 0)
+		DispatchDecode(route, &req, DispatchArgText(fcinfo, 2),
+					   DispatchArgText(fcinfo, 3), DispatchArgText(fcinfo, 4), &res);
+	if (res.status == 0)
+		DispatchCall(route, &req, &res);
+
+	/* traces of a failed request (throttling, token reuse) are kept */
+	IdentityApplyTraces();
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "api.dispatch must return a record");
+	desc = BlessTupleDesc(desc);
+	values[0] = Int32GetDatum(res.status);
+	if (res.headers.len > 0)
+		values[1] = CStringGetTextDatum(res.headers.data);
+	else
+		nulls[1] = true;
+	values[2] = CStringGetTextDatum(res.body);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
+}

@@ -1,0 +1,450 @@
+/*
+ * identity.c: who the current request is, kept in backend memory.
+ *
+ * The authenticated user is set only here, by verifying a token (SPEC §1
+ * invariant 4).  It lives in this backend's memory, never in a GUC, so no
+ * SET or set_config can forge it.  A transaction-scoped identity is
+ * cleared when the transaction ends (commit, abort, prepare) and is tied
+ * to the local transaction id as a second guard; an identity taken inside
+ * a subtransaction is rolled back with it.  A session-scoped identity (psql
+ * callers who ask for it) is re-checked once per transaction, so a logout
+ * or a deleted user takes effect at once.
+ *
+ * Also here: the trace queue.  A failed login must stay recorded although
+ * the request fails; handlers queue such traces with pgapp.trace() and the
+ * dispatcher writes them after rolling back the handler's subtransaction.
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "storage/proc.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+#include "utils/uuid.h"
+
+#include "compat.h"
+#include "errcodes.h"
+#include "identity.h"
+#include "jwt.h"
+#include "pgapp.h"
+
+typedef struct IdentityState
+{
+	bool		valid;
+	bool		session_scope;
+	bool		is_superuser;
+	pg_uuid_t	user_id;
+	pg_uuid_t	session_id;
+	double		expires;		/* the token's exp, seconds since the epoch */
+	LocalTransactionId lxid;	/* transaction scope: its transaction;
+								 * session scope: the last check */
+} IdentityState;
+
+/* The identity of this backend; the only copy (see the file comment). */
+static IdentityState current;
+
+/* Identities replaced inside a subtransaction, restored if it aborts */
+typedef struct SavedIdentity
+{
+	SubTransactionId subid;
+	IdentityState prev;
+	struct SavedIdentity *next;
+} SavedIdentity;
+
+static SavedIdentity *saved;	/* in TopTransactionContext */
+
+/* Traces queued for the dispatcher (TopMemoryContext, survive aborts) */
+typedef struct Trace
+{
+	char	   *kind;
+	char	   *payload;
+	struct Trace *next;
+} Trace;
+
+static Trace *traces;
+
+static SPIPlanPtr session_plan;
+
+static const char *session_query =
+"SELECT u.is_active, u.is_superuser "
+"  FROM pgapp.sessions s JOIN pgapp.users u ON u.id = s.user_id "
+" WHERE s.id = $1 AND s.user_id = $2 "
+"   AND s.revoked_at IS NULL AND s.expires_at > pg_catalog.now()";
+
+static void
+IdentityXactCallback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PREPARE:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_PARALLEL_ABORT:
+			if (!current.session_scope)
+				memset(&current, 0, sizeof(current));
+			saved = NULL;
+			break;
+		default:
+			break;
+	}
+}
+
+static void
+IdentitySubXactCallback(SubXactEvent event, SubTransactionId mySubid,
+						SubTransactionId parentSubid, void *arg)
+{
+	SavedIdentity *s;
+
+	switch (event)
+	{
+		case SUBXACT_EVENT_ABORT_SUB:
+			while (saved != NULL && saved->subid == mySubid)
+			{
+				current = saved->prev;
+				saved = saved->next;
+			}
+			break;
+		case SUBXACT_EVENT_COMMIT_SUB:
+			for (s = saved; s != NULL; s = s->next)
+				if (s->subid == mySubid)
+					s->subid = parentSubid;
+			break;
+		default:
+			break;
+	}
+}
+
+void
+IdentityInit(void)
+{
+	RegisterXactCallback(IdentityXactCallback, NULL);
+	RegisterSubXactCallback(IdentitySubXactCallback, NULL);
+}
+
+Oid
+IdentityOwnerOid(void)
+{
+	return get_role_oid("pgapp_owner", false);
+}
+
+/* Raise 401 "Could not validate credentials" */
+static void
+IdentityRefuse(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_PGAPP_401),
+			 errmsg("Could not validate credentials"),
+			 errdetail("The session is revoked or expired, or the user no longer exists.")));
+}
+
+static bool
+IdentityLooksLikeUuid(const char *s, int len)
+{
+	int			i;
+
+	if (len != 36)
+		return false;
+	for (i = 0; i < 36; i++)
+	{
+		if (i == 8 || i == 13 || i == 18 || i == 23)
+		{
+			if (s[i] != '-')
+				return false;
+		}
+		else if (!isxdigit((unsigned char) s[i]))
+			return false;
+	}
+	return true;
+}
+
+/* A string claim that must hold a uuid; refuses the token otherwise */
+static pg_uuid_t
+IdentityUuidClaim(Jsonb *claims, const char *key)
+{
+	JsonbValue *v;
+	char	   *s;
+	pg_uuid_t  *u;
+
+	v = getKeyJsonValueFromContainer(&claims->root, key, strlen(key), NULL);
+	if (v == NULL || v->type != jbvString ||
+		!IdentityLooksLikeUuid(v->val.string.val, v->val.string.len))
+		ereport(ERROR,
+				(errcode(ERRCODE_PGAPP_401),
+				 errmsg("Could not validate credentials"),
+				 errdetail("The token's \"%s\" claim is missing or not a uuid.", key)));
+	s = pnstrdup(v->val.string.val, v->val.string.len);
+	u = DatumGetUUIDP(DirectFunctionCall1(uuid_in, CStringGetDatum(s)));
+	return *u;
+}
+
+static double
+IdentityNumericClaim(Jsonb *claims, const char *key)
+{
+	JsonbValue *v;
+
+	v = getKeyJsonValueFromContainer(&claims->root, key, strlen(key), NULL);
+	if (v == NULL || v->type != jbvNumeric)
+		return 0;
+	return DatumGetFloat8(DirectFunctionCall1(numeric_float8,
+											  NumericGetDatum(v->val.numeric)));
+}
+
+/*
+ * Check the session behind an identity, as the extension owner (the
+ * caller cannot read sessions).  Fills is_superuser; raises when the
+ * session is gone or the user is inactive.
+ */
+static void
+IdentityCheckSession(IdentityState *id)
+{
+	Oid			save_userid;
+	int			save_sec;
+	Datum		args[2];
+	Oid			argtypes[2] = {UUIDOID, UUIDOID};
+	bool		found = false;
+	bool		active = false;
+	bool		isnull;
+
+	if ((double) time(NULL) >= id->expires)
+		IdentityRefuse();
+
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(IdentityOwnerOid(),
+						   save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (session_plan == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare(session_query, 2, argtypes);
+
+		if (plan == NULL)
+			elog(ERROR, "SPI_prepare failed: %s",
+				 SPI_result_code_string(SPI_result));
+		SPI_keepplan(plan);
+		session_plan = plan;
+	}
+	args[0] = UUIDPGetDatum(&id->session_id);
+	args[1] = UUIDPGetDatum(&id->user_id);
+	if (SPI_execute_plan(session_plan, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "session check failed");
+	if (SPI_processed == 1)
+	{
+		found = true;
+		active = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+											SPI_tuptable->tupdesc, 1, &isnull));
+		id->is_superuser = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+													  SPI_tuptable->tupdesc, 2,
+													  &isnull));
+	}
+	SPI_finish();
+	SetUserIdAndSecContext(save_userid, save_sec);
+
+	if (!found)
+		IdentityRefuse();
+	if (!active)
+		ereport(ERROR,
+				(errcode(ERRCODE_PGAPP_400),
+				 errmsg("Inactive user")));
+}
+
+void
+IdentityAuthenticate(const char *token, size_t len, bool session)
+{
+	Jsonb	   *claims;
+	IdentityState id;
+
+	memset(&id, 0, sizeof(id));
+	claims = JwtVerify(token, len);
+	id.user_id = IdentityUuidClaim(claims, "sub");
+	id.session_id = IdentityUuidClaim(claims, "sid");
+	id.expires = IdentityNumericClaim(claims, "exp");
+	IdentityCheckSession(&id);
+
+	id.valid = true;
+	id.session_scope = session;
+	id.lxid = PgappCurrentLxid();
+
+	if (!session && GetCurrentSubTransactionId() != TopSubTransactionId)
+	{
+		SavedIdentity *s = MemoryContextAlloc(TopTransactionContext,
+											  sizeof(SavedIdentity));
+
+		s->subid = GetCurrentSubTransactionId();
+		s->prev = current;
+		s->next = saved;
+		saved = s;
+	}
+	current = id;
+}
+
+bool
+IdentityCurrent(pg_uuid_t *user_id)
+{
+	if (!current.valid)
+		return false;
+	if (current.lxid != PgappCurrentLxid())
+	{
+		if (!current.session_scope)
+			return false;		/* a stale transaction identity: the guard */
+		/* a session identity: check it once per transaction */
+		PG_TRY();
+		{
+			IdentityCheckSession(&current);
+		}
+		PG_CATCH();
+		{
+			memset(&current, 0, sizeof(current));
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
+		current.lxid = PgappCurrentLxid();
+	}
+	if (user_id)
+		*user_id = current.user_id;
+	return true;
+}
+
+bool
+IdentityIsSuperuser(void)
+{
+	return IdentityCurrent(NULL) && current.is_superuser;
+}
+
+/* api.authenticate(token text, session boolean default false) returns uuid */
+PG_FUNCTION_INFO_V1(authenticate);
+Datum
+authenticate(PG_FUNCTION_ARGS)
+{
+	text	   *token = PG_GETARG_TEXT_PP(0);
+	bool		session = PG_GETARG_BOOL(1);
+	pg_uuid_t  *result;
+
+	if (session && has_privs_of_role(GetUserId(),
+									 get_role_oid("pgapp_gateway", false)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("the gateway role cannot take a session identity"),
+				 errdetail("Pooled connections must not carry an identity from one request to the next.")));
+
+	IdentityAuthenticate(VARDATA_ANY(token), VARSIZE_ANY_EXHDR(token), session);
+	result = palloc(sizeof(pg_uuid_t));
+	*result = current.user_id;
+	PG_RETURN_UUID_P(result);
+}
+
+/* api.current_user_id() returns uuid */
+PG_FUNCTION_INFO_V1(current_user_id);
+Datum
+current_user_id(PG_FUNCTION_ARGS)
+{
+	pg_uuid_t  *result = palloc(sizeof(pg_uuid_t));
+
+	if (!IdentityCurrent(result))
+		PG_RETURN_NULL();
+	PG_RETURN_UUID_P(result);
+}
+
+/* pgapp.current_user_is_superuser() returns boolean */
+PG_FUNCTION_INFO_V1(current_user_is_superuser);
+Datum
+current_user_is_superuser(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(IdentityIsSuperuser());
+}
+
+/* pgapp.current_session_id() returns uuid */
+PG_FUNCTION_INFO_V1(current_session_id);
+Datum
+current_session_id(PG_FUNCTION_ARGS)
+{
+	pg_uuid_t  *result;
+
+	if (!IdentityCurrent(NULL))
+		PG_RETURN_NULL();
+	result = palloc(sizeof(pg_uuid_t));
+	*result = current.session_id;
+	PG_RETURN_UUID_P(result);
+}
+
+/* pgapp.logout_identity() returns void: forget a session identity */
+PG_FUNCTION_INFO_V1(logout_identity);
+Datum
+logout_identity(PG_FUNCTION_ARGS)
+{
+	memset(&current, 0, sizeof(current));
+	PG_RETURN_VOID();
+}
+
+/* pgapp.trace(kind text, payload jsonb) returns void */
+PG_FUNCTION_INFO_V1(trace);
+Datum
+trace(PG_FUNCTION_ARGS)
+{
+	char	   *kind = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	Jsonb	   *payload = PG_GETARG_JSONB_P(1);
+	char	   *payload_text = JsonbToCString(NULL, &payload->root,
+											  VARSIZE(payload));
+	Trace	   *t;
+	Trace	  **tail;
+
+	t = MemoryContextAlloc(TopMemoryContext, sizeof(Trace));
+	t->kind = MemoryContextStrdup(TopMemoryContext, kind);
+	t->payload = MemoryContextStrdup(TopMemoryContext, payload_text);
+	t->next = NULL;
+	for (tail = &traces; *tail != NULL; tail = &(*tail)->next)
+		;
+	*tail = t;
+	PG_RETURN_VOID();
+}
+
+void
+IdentityApplyTraces(void)
+{
+	Oid			save_userid;
+	int			save_sec;
+	Oid			argtypes[2] = {TEXTOID, TEXTOID};
+
+	if (traces == NULL)
+		return;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(IdentityOwnerOid(),
+						   save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	while (traces != NULL)
+	{
+		Trace	   *t = traces;
+		Datum		args[2];
+
+		/* unlink first: a trace that fails is not retried forever */
+		traces = t->next;
+		args[0] = CStringGetTextDatum(t->kind);
+		args[1] = CStringGetTextDatum(t->payload);
+		pfree(t->kind);
+		pfree(t->payload);
+		pfree(t);
+		if (SPI_execute_with_args("SELECT pgapp.trace_apply($1, $2::jsonb)",
+								  2, argtypes, args, NULL, false, 0) < 0)
+			elog(ERROR, "trace_apply failed");
+	}
+	SPI_finish();
+	SetUserIdAndSecContext(save_userid, save_sec);
+}
+
+/* pgapp.traces_flush() returns void */
+PG_FUNCTION_INFO_V1(traces_flush);
+Datum
+traces_flush(PG_FUNCTION_ARGS)
+{
+	IdentityApplyTraces();
+	PG_RETURN_VOID();
+}

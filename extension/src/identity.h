@@ -1,0 +1,26 @@
+/*
+ * identity.h: the authenticated user, kept in backend memory.
+ */
+#ifndef PGAPP_IDENTITY_H
+#define PGAPP_IDENTITY_H
+
+#include "utils/uuid.h"
+
+/*
+ * Verify a token and take on its identity for the current transaction, or
+ * for the session.  Raises PJxxx for a bad token, PA401 for a revoked
+ * session or a deleted user, PA400 for an inactive user.
+ */
+extern void IdentityAuthenticate(const char *token, size_t len, bool session);
+
+/* The current user, if any (false when anonymous) */
+extern bool IdentityCurrent(pg_uuid_t *user_id);
+extern bool IdentityIsSuperuser(void);
+
+/* Write the traces queued by pgapp.trace() (see ARCHITECTURE.md) */
+extern void IdentityApplyTraces(void);
+
+/* Run fn with the extension owner's privileges (for internal lookups) */
+extern Oid	IdentityOwnerOid(void);
+
+#endif							/* PGAPP_IDENTITY_H */

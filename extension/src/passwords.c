@@ -1,0 +1,135 @@
+/*
+ * passwords.c: bcrypt through pgcrypto, without its pitfalls.
+ *
+ * bcrypt reads only the first 72 bytes of a password and stops at a NUL,
+ * so two long passwords sharing a prefix would verify against each other.
+ * Passwords are therefore pre-hashed: base64(SHA-256(password)) is 44
+ * printable bytes, and that is what bcrypt sees (scheme "v1").
+ *
+ * pgcrypto is reached through its C symbols, not through SQL: on
+ * PostgreSQL 13 there is no @extschema:pgcrypto@, and a hostile
+ * search_path must not be able to redirect crypt() (SPEC §8).
+ */
+#include "postgres.h"
+
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+
+#include "common/base64.h"
+#include "fmgr.h"
+#include "utils/builtins.h"
+
+#include "compat.h"
+#include "pgapp.h"
+
+static PGFunction pgcrypto_crypt;
+static PGFunction pgcrypto_gen_salt_rounds;
+
+static void
+PasswordsLoadPgcrypto(void)
+{
+	if (pgcrypto_crypt != NULL)
+		return;
+	pgcrypto_crypt = load_external_function("$libdir/pgcrypto", "pg_crypt",
+											true, NULL);
+	pgcrypto_gen_salt_rounds = load_external_function("$libdir/pgcrypto",
+													  "pg_gen_salt_rounds",
+													  true, NULL);
+}
+
+/* base64(SHA-256(password)): what bcrypt is given (scheme v1) */
+static text *
+PasswordsPrehash(text *password)
+{
+	unsigned char digest[SHA256_DIGEST_LENGTH];
+	char		encoded[64];
+	int			n;
+
+	SHA256((unsigned char *) VARDATA_ANY(password),
+		   VARSIZE_ANY_EXHDR(password), digest);
+	n = pg_b64_encode((const char *) digest, sizeof(digest), encoded,
+					  sizeof(encoded));
+	OPENSSL_cleanse(digest, sizeof(digest));
+	if (n < 0)
+		elog(ERROR, "could not encode a password digest");
+	return cstring_to_text_with_len(encoded, n);
+}
+
+/* pgapp.password_hash(password text, cost int) returns text */
+PG_FUNCTION_INFO_V1(password_hash);
+Datum
+password_hash(PG_FUNCTION_ARGS)
+{
+	text	   *password = PG_GETARG_TEXT_PP(0);
+	int32		cost = PG_GETARG_INT32(1);
+	Datum		salt;
+
+	if (cost < 4 || cost > 16)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("bcrypt cost must be between 4 and 16")));
+	PasswordsLoadPgcrypto();
+	salt = DirectFunctionCall2(pgcrypto_gen_salt_rounds,
+							   CStringGetTextDatum("bf"), Int32GetDatum(cost));
+	PG_RETURN_DATUM(DirectFunctionCall2(pgcrypto_crypt,
+										PointerGetDatum(PasswordsPrehash(password)),
+										salt));
+}
+
+/*
+ * pgapp.password_verify(password text, hash text) returns boolean
+ *
+ * Only "$2a$" hashes are read: pgcrypto treats other prefixes as DES or
+ * MD5 crypt.  Imported $2b$/$2y$ hashes are converted when stored.
+ */
+PG_FUNCTION_INFO_V1(password_verify);
+Datum
+password_verify(PG_FUNCTION_ARGS)
+{
+	text	   *password = PG_GETARG_TEXT_PP(0);
+	text	   *hash = PG_GETARG_TEXT_PP(1);
+	text	   *computed;
+	bool		match;
+
+	if (VARSIZE_ANY_EXHDR(hash) != 60 ||
+		strncmp(VARDATA_ANY(hash), "$2a$", 4) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("password hash is not a $2a$ bcrypt hash")));
+	PasswordsLoadPgcrypto();
+	computed = DatumGetTextPP(DirectFunctionCall2(pgcrypto_crypt,
+												  PointerGetDatum(PasswordsPrehash(password)),
+												  PointerGetDatum(hash)));
+	match = VARSIZE_ANY_EXHDR(computed) == VARSIZE_ANY_EXHDR(hash) &&
+		CRYPTO_memcmp(VARDATA_ANY(computed), VARDATA_ANY(hash),
+					  VARSIZE_ANY_EXHDR(hash)) == 0;
+	PG_RETURN_BOOL(match);
+}
+
+/* pgapp.random_token(nbytes int) returns text: base64url, no padding */
+PG_FUNCTION_INFO_V1(random_token);
+Datum
+random_token(PG_FUNCTION_ARGS)
+{
+	int32		nbytes = PG_GETARG_INT32(0);
+	unsigned char buf[64];
+	char		out[128];
+	int			n,
+				i;
+
+	if (nbytes < 16 || nbytes > 64)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a random token has 16 to 64 bytes")));
+	if (!pg_strong_random(buf, nbytes))
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not generate random bytes")));
+	n = pg_b64_encode((const char *) buf, nbytes, out, sizeof(out));
+	OPENSSL_cleanse(buf, sizeof(buf));
+	while (n > 0 && out[n - 1] == '=')
+		n--;
+	for (i = 0; i < n; i++)
+		out[i] = out[i] == '+' ? '-' : out[i] == '/' ? '_' : out[i];
+	PG_RETURN_TEXT_P(cstring_to_text_with_len(out, n));
+}

@@ -1,0 +1,129 @@
+/*
+ * pgapp-gateway — HTTP in front of PostgreSQL (see docs/ARCHITECTURE.md).
+ *
+ * main() is the table of contents: config → listen → pool → routes →
+ * signals → serve, then drain and stop.  Only this file logs fatal
+ * errors and decides the exit code (2: refusing to start).
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "config.h"
+#include "deadline.h"
+#include "http.h"
+#include "log.h"
+#include "pool.h"
+#include "routes.h"
+
+#define EXIT_REFUSED 2
+
+/* Set by the signal handler, read by the main loop. */
+static volatile sig_atomic_t stop_requested;
+
+static void
+on_stop_signal(int sig)
+{
+	(void) sig;
+	stop_requested = 1;
+}
+
+static void
+install_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+static const char *
+env_get(const char *name)
+{
+	return getenv(name);
+}
+
+static void
+sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+	nanosleep(&ts, NULL);
+}
+
+/* Wait for answers in progress, at most drain_seconds. */
+static void
+drain(struct server *srv, int drain_seconds)
+{
+	long waited = 0;
+
+	while (server_in_flight(srv) > 0 && waited < drain_seconds * 1000L)
+	{
+		sleep_ms(50);
+		waited += 50;
+	}
+	if (server_in_flight(srv) > 0)
+		log_msg(LOG_WARN, "drain: %d requests still running after %d s",
+				server_in_flight(srv), drain_seconds);
+}
+
+int
+main(void)
+{
+	struct config cfg;
+	struct server *srv;
+	struct pool *pool;
+	char err[512];
+	const char *fatal = NULL;
+
+	if (config_load(&cfg, env_get, err, sizeof(err)) != 0)
+	{
+		fprintf(stderr, "pgapp-gateway: %s\n", err);
+		return EXIT_REFUSED;
+	}
+	install_signals();
+
+	pool = pool_create(cfg.database_url, cfg.workers);
+	if (pool == NULL || pool_start(pool, err, sizeof(err)) != 0 ||
+		deadline_start(cfg.request_deadline, err, sizeof(err)) != 0)
+	{
+		fprintf(stderr, "pgapp-gateway: %s\n", pool ? err : "out of memory");
+		return EXIT_FAILURE;
+	}
+	srv = server_start(&cfg, pool, err, sizeof(err));
+	if (srv == NULL)
+	{
+		fprintf(stderr, "pgapp-gateway: %s\n", err);
+		return EXIT_FAILURE;
+	}
+	log_msg(LOG_INFO,
+			"listening on %s:%d (pool %d, environment %s); routes load "
+			"when the database answers",
+			cfg.listen_addr, cfg.port, cfg.workers, cfg.environment);
+
+	while (!stop_requested && (fatal = pool_fatal(pool)) == NULL)
+		sleep_ms(100);
+
+	if (fatal != NULL)
+	{
+		fprintf(stderr, "pgapp-gateway: %s\n", fatal);
+		server_stop(srv);
+		_exit(EXIT_REFUSED);	/* database threads may be mid-connect */
+	}
+	log_msg(LOG_INFO, "stopping: no new connections, draining");
+	server_quiesce(srv);
+	drain(srv, cfg.drain_seconds);
+	server_stop(srv);
+	deadline_stop();
+	pool_stop(pool);
+	routes_shutdown();
+	config_free(&cfg);
+	log_msg(LOG_INFO, "stopped");
+	return EXIT_SUCCESS;
+}

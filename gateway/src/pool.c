@@ -1,0 +1,554 @@
+/*
+ * pool.c — database connections: the request pool, the reconnector and
+ * the catalog listener.  Only fixed SQL text is ever sent; request data
+ * travels as bound parameters of the one prepared statement.
+ */
+#include "pool.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <libpq-fe.h>
+
+#include "log.h"
+#include "routes.h"
+
+#define DISPATCH_STMT "pgapp_dispatch"
+#define DISPATCH_SQL                                                         \
+	"SELECT status, headers, body FROM api.dispatch($1::int4, $2, $3, $4, " \
+	"$5, $6, $7)"
+#define ROLE_CHECK_SQL                                                       \
+	"SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = "        \
+	"current_user"
+#define LISTEN_SQL "LISTEN pgapp_routes"
+
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 2000
+
+enum slot_state
+{
+	SLOT_DOWN,
+	SLOT_IDLE,
+	SLOT_BUSY
+};
+
+struct slot
+{
+	PGconn *conn;
+	enum slot_state state;
+};
+
+struct pool
+{
+	const char *url;
+	int size;
+	struct slot *slots;
+	int n_up;					/* idle + busy */
+	pthread_mutex_t lock;
+	pthread_cond_t freed;		/* a slot became idle (or the pool died) */
+	pthread_cond_t wake;		/* a slot went down, or stop */
+	pthread_t reconnector, listener;
+	bool threads_started;
+	atomic_bool stopping;
+	atomic_bool reload;
+	atomic_bool fatal_set;
+	char fatal[256];
+};
+
+static void
+sleep_ms(struct pool *p, int ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (long) (ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L)
+	{
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&p->lock);
+	if (!atomic_load(&p->stopping))
+		pthread_cond_timedwait(&p->wake, &p->lock, &ts);
+	pthread_mutex_unlock(&p->lock);
+}
+
+static int
+next_backoff(int ms)
+{
+	ms *= 2;
+	return ms > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : ms;
+}
+
+static void
+first_line(char *dst, size_t n, const char *src)
+{
+	snprintf(dst, n, "%s", src ? src : "");
+	dst[strcspn(dst, "\n")] = '\0';
+}
+
+static void
+set_fatal(struct pool *p, const char *msg)
+{
+	if (atomic_load(&p->fatal_set))
+		return;
+	snprintf(p->fatal, sizeof(p->fatal), "%s", msg);
+	atomic_store(&p->fatal_set, true);
+}
+
+/*
+ * Connect with the URL expanded by libpq (never a conninfo assembled
+ * here).  The defaults come first so that the URL can override them.
+ */
+static PGconn *
+db_connect(struct pool *p, char *err, size_t errlen)
+{
+	const char *const keys[] = {"connect_timeout", "application_name",
+								"client_encoding", "dbname", NULL};
+	const char *const values[] = {"2", "pgapp-gateway", "UTF8", p->url, NULL};
+	PGconn *conn = PQconnectdbParams(keys, values, 1);
+	PGresult *res;
+
+	if (conn == NULL || PQstatus(conn) != CONNECTION_OK)
+	{
+		first_line(err, errlen, conn ? PQerrorMessage(conn) : "out of memory");
+		PQfinish(conn);
+		return NULL;
+	}
+	res = PQexec(conn, ROLE_CHECK_SQL);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
+	{
+		first_line(err, errlen, PQresultErrorMessage(res));
+		PQclear(res);
+		PQfinish(conn);
+		return NULL;
+	}
+	if (strcmp(PQgetvalue(res, 0, 0), "f") != 0)
+	{
+		char msg[200];
+
+		snprintf(msg, sizeof(msg),
+				 "database role \"%.64s\" is a superuser or has BYPASSRLS: "
+				 "the gateway refuses to use it",
+				 PQuser(conn));
+		set_fatal(p, msg);
+		snprintf(err, errlen, "%s", msg);
+		PQclear(res);
+		PQfinish(conn);
+		return NULL;
+	}
+	PQclear(res);
+	return conn;
+}
+
+static PGconn *
+pool_connect(struct pool *p, char *err, size_t errlen)
+{
+	PGconn *conn = db_connect(p, err, errlen);
+	PGresult *res;
+
+	if (conn == NULL)
+		return NULL;
+	res = PQprepare(conn, DISPATCH_STMT, DISPATCH_SQL, DISPATCH_NPARAMS, NULL);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+	{
+		first_line(err, errlen, PQresultErrorMessage(res));
+		PQclear(res);
+		PQfinish(conn);
+		return NULL;
+	}
+	PQclear(res);
+	return conn;
+}
+
+static int
+find_slot(struct pool *p, enum slot_state state)
+{
+	for (int i = 0; i < p->size; i++)
+		if (p->slots[i].state == state)
+			return i;
+	return -1;
+}
+
+static void *
+reconnector_main(void *arg)
+{
+	struct pool *p = arg;
+	int backoff = BACKOFF_MIN_MS;
+	bool was_failing = false;
+
+	while (!atomic_load(&p->stopping))
+	{
+		char err[256];
+		PGconn *conn;
+		int down;
+
+		pthread_mutex_lock(&p->lock);
+		down = find_slot(p, SLOT_DOWN);
+		if (down < 0)
+		{
+			pthread_cond_wait(&p->wake, &p->lock);
+			pthread_mutex_unlock(&p->lock);
+			continue;
+		}
+		pthread_mutex_unlock(&p->lock);
+
+		conn = pool_connect(p, err, sizeof(err));
+		if (conn == NULL)
+		{
+			if (!was_failing)
+				log_msg(LOG_WARN, "database: cannot connect: %s", err);
+			was_failing = true;
+			sleep_ms(p, backoff);
+			backoff = next_backoff(backoff);
+			continue;
+		}
+		pthread_mutex_lock(&p->lock);
+		p->slots[down].conn = conn;
+		p->slots[down].state = SLOT_IDLE;
+		p->n_up++;
+		pthread_cond_broadcast(&p->freed);
+		pthread_mutex_unlock(&p->lock);
+		if (was_failing)
+			log_msg(LOG_INFO, "database: connected again");
+		was_failing = false;
+		backoff = BACKOFF_MIN_MS;
+	}
+	return NULL;
+}
+
+/* Reload the catalog on conn and publish it; -1 when it failed. */
+static int
+reload_catalog(PGconn *conn)
+{
+	struct catalog *c;
+	char err[256];
+
+	if (routes_load(conn, &c, err, sizeof(err)) != 0)
+	{
+		log_msg(LOG_WARN, "%s", err);
+		return -1;
+	}
+	log_msg(LOG_INFO, "catalog: %d routes loaded", catalog_size(c));
+	routes_publish(c);
+	return 0;
+}
+
+/* Wait for notifications; returns when the connection fails or on stop. */
+static void
+listen_loop(struct pool *p, PGconn *conn)
+{
+	while (!atomic_load(&p->stopping))
+	{
+		struct pollfd pfd = {.fd = PQsocket(conn), .events = POLLIN};
+		bool reload = false;
+		PGnotify *note;
+
+		if (poll(&pfd, 1, 200) < 0 && errno != EINTR)
+			return;
+		if (PQconsumeInput(conn) == 0 || PQstatus(conn) != CONNECTION_OK)
+		{
+			log_msg(LOG_WARN, "listener: connection lost");
+			return;
+		}
+		while ((note = PQnotifies(conn)) != NULL)
+		{
+			reload = true;
+			PQfreemem(note);
+		}
+		if (atomic_exchange(&p->reload, false))
+			reload = true;
+		if (reload && reload_catalog(conn) != 0)
+			return;
+	}
+}
+
+static void *
+listener_main(void *arg)
+{
+	struct pool *p = arg;
+	int backoff = BACKOFF_MIN_MS;
+
+	while (!atomic_load(&p->stopping))
+	{
+		char err[256];
+		PGconn *conn = db_connect(p, err, sizeof(err));
+		PGresult *res;
+
+		if (conn == NULL)
+		{
+			sleep_ms(p, backoff);
+			backoff = next_backoff(backoff);
+			continue;
+		}
+		/* LISTEN first, so no change between load and LISTEN is missed */
+		res = PQexec(conn, LISTEN_SQL);
+		if (PQresultStatus(res) == PGRES_COMMAND_OK)
+		{
+			atomic_store(&p->reload, false);
+			if (reload_catalog(conn) == 0)
+			{
+				backoff = BACKOFF_MIN_MS;
+				listen_loop(p, conn);
+			}
+		}
+		else
+			log_msg(LOG_WARN, "listener: %s", PQresultErrorMessage(res));
+		PQclear(res);
+		PQfinish(conn);
+		sleep_ms(p, backoff);
+		backoff = next_backoff(backoff);
+	}
+	return NULL;
+}
+
+struct pool *
+pool_create(const char *database_url, int size)
+{
+	struct pool *p = calloc(1, sizeof(*p));
+
+	if (p == NULL)
+		return NULL;
+	p->slots = calloc((size_t) size, sizeof(*p->slots));
+	if (p->slots == NULL)
+	{
+		free(p);
+		return NULL;
+	}
+	p->url = database_url;
+	p->size = size;
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->freed, NULL);
+	pthread_cond_init(&p->wake, NULL);
+	return p;
+}
+
+int
+pool_start(struct pool *p, char *err, size_t errlen)
+{
+	if (pthread_create(&p->reconnector, NULL, reconnector_main, p) != 0 ||
+		pthread_create(&p->listener, NULL, listener_main, p) != 0)
+	{
+		snprintf(err, errlen, "cannot start database threads");
+		return -1;
+	}
+	p->threads_started = true;
+	return 0;
+}
+
+void
+pool_stop(struct pool *p)
+{
+	if (p == NULL)
+		return;
+	pthread_mutex_lock(&p->lock);
+	atomic_store(&p->stopping, true);
+	pthread_cond_broadcast(&p->wake);
+	pthread_cond_broadcast(&p->freed);
+	pthread_mutex_unlock(&p->lock);
+	if (p->threads_started)
+	{
+		pthread_join(p->reconnector, NULL);
+		pthread_join(p->listener, NULL);
+	}
+	for (int i = 0; i < p->size; i++)
+		PQfinish(p->slots[i].conn);
+	free(p->slots);
+	pthread_mutex_destroy(&p->lock);
+	pthread_cond_destroy(&p->freed);
+	pthread_cond_destroy(&p->wake);
+	free(p);
+}
+
+bool
+pool_ready(const struct pool *p)
+{
+	/* a racy read is fine for a health probe */
+	return __atomic_load_n(&p->n_up, __ATOMIC_RELAXED) > 0;
+}
+
+void
+pool_request_reload(struct pool *p)
+{
+	atomic_store(&p->reload, true);
+}
+
+const char *
+pool_fatal(struct pool *p)
+{
+	return atomic_load(&p->fatal_set) ? p->fatal : NULL;
+}
+
+/* Called with the lock held. */
+static void
+slot_down(struct pool *p, int i)
+{
+	PQfinish(p->slots[i].conn);
+	p->slots[i].conn = NULL;
+	p->slots[i].state = SLOT_DOWN;
+	p->n_up--;
+	pthread_cond_signal(&p->wake);
+	if (p->n_up == 0)
+		pthread_cond_broadcast(&p->freed);	/* waiters: give up now */
+}
+
+static int
+deadline_after(struct timespec *ts, int ms)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (long) (ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L)
+	{
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+	return 0;
+}
+
+/*
+ * A connection whose backend was terminated while idle has the server's
+ * goodbye (or EOF) waiting on its socket: read it without blocking so a
+ * dead connection is noticed before a request is sent on it.
+ */
+static bool
+slot_alive(PGconn *conn)
+{
+	return PQconsumeInput(conn) != 0 && PQstatus(conn) == CONNECTION_OK &&
+		   PQtransactionStatus(conn) == PQTRANS_IDLE;
+}
+
+static int
+pool_acquire(struct pool *p, int wait_ms)
+{
+	struct timespec deadline;
+	int i = -1;
+
+	deadline_after(&deadline, wait_ms);
+	pthread_mutex_lock(&p->lock);
+	while (!atomic_load(&p->stopping) && p->n_up > 0)
+	{
+		i = find_slot(p, SLOT_IDLE);
+		if (i >= 0)
+		{
+			if (slot_alive(p->slots[i].conn))
+			{
+				p->slots[i].state = SLOT_BUSY;
+				break;
+			}
+			log_msg(LOG_WARN, "database: pooled connection lost");
+			slot_down(p, i);
+			i = -1;
+			continue;
+		}
+		if (pthread_cond_timedwait(&p->freed, &p->lock, &deadline) ==
+			ETIMEDOUT)
+			break;
+	}
+	pthread_mutex_unlock(&p->lock);
+	return i;
+}
+
+static void
+pool_release(struct pool *p, int i, bool broken)
+{
+	pthread_mutex_lock(&p->lock);
+	if (broken)
+		slot_down(p, i);
+	else
+	{
+		p->slots[i].state = SLOT_IDLE;
+		pthread_cond_signal(&p->freed);
+	}
+	pthread_mutex_unlock(&p->lock);
+}
+
+static char *
+copy_value(const PGresult *res, int col)
+{
+	return PQgetisnull(res, 0, col) ? NULL : strdup(PQgetvalue(res, 0, col));
+}
+
+/* Errors that say the connection, not the request, is at fault. */
+static bool
+connection_sqlstate(const char *state)
+{
+	return state == NULL || strncmp(state, "08", 2) == 0 ||
+		   strncmp(state, "57P0", 4) == 0 || strcmp(state, "26000") == 0;
+}
+
+void
+pool_dispatch(struct pool *p, const char *const params[DISPATCH_NPARAMS],
+			  int wait_ms, struct dispatch_result *out)
+{
+	PGresult *res;
+	PGconn *conn;
+	const char *state;
+	bool broken = false;
+	int i;
+
+	memset(out, 0, sizeof(*out));
+	out->outcome = DISPATCH_UNAVAILABLE;
+	i = pool_acquire(p, wait_ms);
+	if (i < 0)
+		return;
+	conn = p->slots[i].conn;
+	res = PQexecPrepared(conn, DISPATCH_STMT, DISPATCH_NPARAMS, params, NULL,
+						 NULL, 0);
+	switch (PQresultStatus(res))
+	{
+		case PGRES_TUPLES_OK:
+			if (PQntuples(res) != 1 || PQnfields(res) != 3 ||
+				PQgetisnull(res, 0, 0))
+			{
+				out->outcome = DISPATCH_ERROR;
+				snprintf(out->message, sizeof(out->message),
+						 "dispatch returned %d rows of %d columns",
+						 PQntuples(res), PQnfields(res));
+				break;
+			}
+			out->outcome = DISPATCH_OK;
+			out->status = atoi(PQgetvalue(res, 0, 0));
+			out->headers = copy_value(res, 1);
+			out->body = copy_value(res, 2);
+			break;
+		default:
+			state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+			first_line(out->message, sizeof(out->message),
+					   res ? PQresultErrorMessage(res) : PQerrorMessage(conn));
+			snprintf(out->sqlstate, sizeof(out->sqlstate), "%s",
+					 state ? state : "");
+			if (PQstatus(conn) != CONNECTION_OK || connection_sqlstate(state))
+			{
+				out->outcome = DISPATCH_UNAVAILABLE;
+				broken = true;
+			}
+			else if (strcmp(state, SQLSTATE_UNKNOWN_ROUTE) == 0)
+			{
+				out->outcome = DISPATCH_UNKNOWN_ROUTE;
+				pool_request_reload(p);
+			}
+			else
+				out->outcome = DISPATCH_ERROR;
+			break;
+	}
+	PQclear(res);
+	if (!broken && PQtransactionStatus(conn) != PQTRANS_IDLE)
+		broken = true;			/* never hand out a connection mid-transaction */
+	pool_release(p, i, broken);
+}
+
+void
+dispatch_result_free(struct dispatch_result *r)
+{
+	free(r->headers);
+	free(r->body);
+	r->headers = r->body = NULL;
+}

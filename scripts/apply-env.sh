@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Installs or updates the extension in the database and applies the
+# environment (SPEC §4) to it: settings, signing key, the gateway's login
+# role, the first superuser.  Run by `make run`/`make test` (through
+# cluster.sh) and by the db container at every start.
+#
+#   apply-env.sh DIR [PORT]
+#
+# DIR is a directory the database server can read (the cluster's data
+# directory's parent for local clusters, PGDATA in the container).  The
+# values reach the server through a file it reads with pg_read_file, never
+# inside SQL text, so no statement log can keep a secret.  Connection: the
+# PG* variables (local clusters: the socket in DIR/sock); psql from $PSQL.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+dir=$1
+if [ $# -ge 2 ]; then
+	export PGHOST="$dir/sock" PGPORT=$2 PGUSER=postgres
+	PSQL=${PSQL:-$("$PGAPP_ROOT/scripts/cluster.sh" bin psql)}
+fi
+PSQL=${PSQL:-psql}
+db=${POSTGRES_DB:-pgapp}
+
+psql_db() { "$PSQL" -X -q -v ON_ERROR_STOP=1 -At "$@"; }
+
+if [ "$(psql_db -d postgres -c "SELECT count(*) FROM pg_database WHERE datname = '$db'")" = 0 ]; then
+	psql_db -d postgres -c "CREATE DATABASE \"$db\""
+fi
+if [ "$(psql_db -d "$db" -c "SELECT count(*) FROM pg_extension WHERE extname = 'pgapp'")" = 0 ]; then
+	psql_db -d "$db" -c 'CREATE EXTENSION pgapp CASCADE'
+else
+	psql_db -d "$db" -c 'ALTER EXTENSION pgapp UPDATE'
+fi
+
+vars=(ENVIRONMENT SECRET_KEY ALGORITHM ACCESS_TOKEN_EXPIRE_MINUTES BCRYPT_COST
+	FRONTEND_HOST FIRST_SUPERUSER FIRST_SUPERUSER_PASSWORD
+	GATEWAY_DB_USER GATEWAY_DB_PASSWORD PROJECT_NAME)
+file="$dir/pgapp-setup.env"
+umask 077
+: >"$file"
+for v in "${vars[@]}"; do
+	[ -n "${!v+x}" ] || continue
+	case "${!v}" in *$'\n'*) die "$v: newlines are not allowed" ;; esac
+	printf '%s=%s\n' "$v" "${!v}" >>"$file"
+done
+[ "$(id -u)" -ne 0 ] || chown "$(stat -c %U "$dir")" "$file"
+trap 'rm -f "$file"' EXIT
+echo "SELECT pgapp.setup(pg_read_file(:'file'))" | psql_db -d "$db" -v file="$file" >/dev/null

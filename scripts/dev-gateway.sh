@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# The gateway's development loop (the dev stage of Dockerfile.gateway; also
+# usable on a host): build the gateway from the sources in $PGAPP_SRC (a
+# scratch copy, so the mounted tree stays clean), run it, and when a file
+# under gateway/ changes, rebuild and restart it.  Polls once a second, so
+# it works on any bind mount (inotify events do not cross every one).  A
+# failed build keeps the running gateway and prints the compiler's errors.
+set -uo pipefail
+src=${PGAPP_SRC:-$(cd "$(dirname "$0")/.." && pwd)}
+work=$(mktemp -d)
+pid=
+
+stop_gateway() {
+	[ -n "$pid" ] || return 0
+	kill -TERM "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	pid=
+}
+trap 'stop_gateway; rm -rf "$work"; exit 0' TERM INT
+
+fingerprint() {
+	find "$src/gateway" -type f \( -name '*.c' -o -name '*.h' -o -name Makefile \) \
+		-printf '%P %T@ %s\n' 2>/dev/null | sort | md5sum
+}
+
+build() {
+	rm -rf "$work/gateway"
+	cp -r "$src/gateway" "$work/gateway"
+	find "$work/gateway" \( -name '*.o' -o -name pgapp-gateway \) -delete
+	make -s -C "$work/gateway" && cp "$work/gateway/pgapp-gateway" "$work/pgapp-gateway.run"
+}
+
+seen=
+while :; do
+	now=$(fingerprint)
+	if [ "$now" != "$seen" ]; then
+		seen=$now
+		echo "dev-gateway: building" >&2
+		if build; then
+			stop_gateway
+			"$work/pgapp-gateway.run" &
+			pid=$!
+			echo "dev-gateway: gateway running (pid $pid)" >&2
+		else
+			echo "dev-gateway: build failed; the previous gateway keeps running" >&2
+		fi
+	fi
+	if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
+		wait "$pid"
+		echo "dev-gateway: gateway exited ($?); restarting in 2 s" >&2
+		sleep 2
+		"$work/pgapp-gateway.run" &
+		pid=$!
+	fi
+	sleep 1 & wait $!
+done

@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# make run: build, keep a local cluster under .pgapp/run (its data survives
+# between runs), apply .env, serve the API in the foreground.  Ctrl-C stops
+# the gateway, then the cluster.
+#
+#   scripts/run.sh          serve (PORT, default 8000; cluster on
+#                           127.0.0.1:PGAPP_DB_PORT, default 54329)
+#   scripts/run.sh psql     psql into the running cluster as its DBA (make psql)
+#
+# Configuration: .env, or .env.example when there is none; a variable set
+# in the environment wins over the file.  While it runs, .pgapp/run.env
+# holds DATABASE_URL (the DBA's URI) and PORT for other scripts.
+# GATEWAY_LISTEN (default 127.0.0.1) is the gateway's bind address.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+run_env=$PGAPP_ROOT/.pgapp/run.env
+
+cmd_psql() {
+	[ -f "$run_env" ] || die "no cluster is running: start \`make run\` first (in another terminal)"
+	local url
+	url=$(sed -n 's/^DATABASE_URL=//p' "$run_env")
+	exec "$("$PGAPP_ROOT/scripts/cluster.sh" bin psql)" "$url" "$@"
+}
+
+urlencode() { python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=sys.argv[2]))' "$1" "${2:-}"; }
+
+cmd_serve() {
+	"$PGAPP_ROOT/scripts/deps.sh"
+	if [ -f "$PGAPP_ROOT/.env" ]; then
+		load_env_file "$PGAPP_ROOT/.env"
+	else
+		say "no .env: using .env.example's defaults (cp .env.example .env to change them)"
+		load_env_file "$PGAPP_ROOT/.env.example"
+	fi
+	local port=${PORT:-8000} db_port=${PGAPP_DB_PORT:-54329} db=${POSTGRES_DB:-pgapp}
+	export POSTGRES_DB=$db
+
+	say "build (PostgreSQL $PG)"
+	"$PGAPP_ROOT/scripts/cluster.sh" stage >/dev/null
+	make -s -C "$PGAPP_ROOT/gateway" >&2
+
+	local workdir dir
+	workdir=$("$PGAPP_ROOT/scripts/cluster.sh" workdir)
+	dir=$workdir/run
+	mkdir -p "$workdir"
+	gateway_pid=
+	cleanup() {
+		local rc=$?
+		trap - EXIT INT TERM
+		if [ -n "$gateway_pid" ]; then
+			kill -TERM "$gateway_pid" 2>/dev/null
+			wait "$gateway_pid" 2>/dev/null
+		fi
+		rm -f "$run_env"
+		say "stopping the cluster"
+		"$PGAPP_ROOT/scripts/cluster.sh" stop "$dir" fast
+		exit "$rc"
+	}
+
+	if [ -f "$dir/data/PG_VERSION" ]; then
+		if [ -f "$dir/data/postmaster.pid" ] &&
+			"$PGAPP_ROOT/scripts/cluster.sh" bin pg_ctl >/dev/null &&
+			as_cluster_user "$("$PGAPP_ROOT/scripts/cluster.sh" bin pg_ctl)" -D "$dir/data" status >/dev/null 2>&1; then
+			die "the cluster in $dir is already running (another make run?)"
+		fi
+		sed -i "s/^port = .*/port = $db_port/" "$dir/data/postgresql.conf"
+		trap cleanup EXIT
+		trap 'exit 130' INT TERM
+		say "cluster $dir: starting on port $db_port"
+		"$PGAPP_ROOT/scripts/cluster.sh" start "$dir"
+		"$PGAPP_ROOT/scripts/apply-env.sh" "$dir" "$db_port"
+	else
+		rm -rf "$dir"
+		trap cleanup EXIT
+		trap 'exit 130' INT TERM
+		say "cluster $dir: creating on port $db_port"
+		"$PGAPP_ROOT/scripts/cluster.sh" init "$dir" "$db_port"
+	fi
+
+	local dba_url gw_url
+	dba_url="postgresql:///$(urlencode "$db")?host=$(urlencode "$dir/sock" /)&port=$db_port&user=postgres"
+	gw_url="postgresql://$(urlencode "${GATEWAY_DB_USER:-pgapp_gateway_login}"):$(urlencode "${GATEWAY_DB_PASSWORD:-}")@127.0.0.1:$db_port/$(urlencode "$db")"
+	umask 077
+	printf 'DATABASE_URL=%s\nPORT=%s\n' "$dba_url" "$port" >"$run_env"
+	umask 022
+
+	say "cluster URI (DBA): $dba_url"
+	say "psql: make psql    API: http://localhost:$port/api/v1/    docs: http://localhost:$port/openapi.json"
+	# The gateway gets its own variables only: never SECRET_KEY.
+	env -i PATH="$PATH" LANG="${LANG:-C.UTF-8}" \
+		DATABASE_URL="$gw_url" PORT="$port" GATEWAY_LISTEN="${GATEWAY_LISTEN:-127.0.0.1}" \
+		BACKEND_CORS_ORIGINS="${BACKEND_CORS_ORIGINS:-}" TRUSTED_PROXIES="${TRUSTED_PROXIES:-}" \
+		GATEWAY_WORKERS="${GATEWAY_WORKERS:-}" MAX_BODY_BYTES="${MAX_BODY_BYTES:-}" \
+		ENVIRONMENT="${ENVIRONMENT:-local}" \
+		"$PGAPP_ROOT/gateway/pgapp-gateway" &
+	gateway_pid=$!
+	say "gateway on port $port (pid $gateway_pid); Ctrl-C stops it and the cluster"
+	local rc=0
+	wait "$gateway_pid" || rc=$?
+	gateway_pid=
+	exit "$rc"
+}
+
+# pg_ctl status as the cluster's user (the chroot wrappers switch user themselves).
+as_cluster_user() { if [ "$PG" != 15 ]; then "$@"; else as_pg_user "$@"; fi; }
+
+case "${1:-serve}" in
+serve) cmd_serve ;;
+psql) shift; cmd_psql "$@" ;;
+*) die "usage: run.sh [serve|psql [PSQL ARGS]]" ;;
+esac

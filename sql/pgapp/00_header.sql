@@ -1,0 +1,78 @@
+\echo Use "CREATE EXTENSION pgapp" to load this file. \quit
+
+-- Roles are cluster-wide: create them only when absent (SPEC §7).
+DO $$
+BEGIN
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'pgapp_owner') THEN
+		CREATE ROLE pgapp_owner NOLOGIN NOSUPERUSER NOBYPASSRLS NOINHERIT;
+	END IF;
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'pgapp_gateway') THEN
+		CREATE ROLE pgapp_gateway NOLOGIN NOSUPERUSER NOBYPASSRLS;
+	END IF;
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'pgapp_caller') THEN
+		CREATE ROLE pgapp_caller NOLOGIN NOSUPERUSER NOBYPASSRLS;
+	END IF;
+END
+$$;
+
+CREATE SCHEMA api;
+COMMENT ON SCHEMA api IS 'pgapp public interface: one function per HTTP operation, the route catalog';
+COMMENT ON SCHEMA pgapp IS 'pgapp private schema: tables, keys, internals';
+
+-- Settings applied from the environment by pgapp.setup() (make run, the
+-- db container).  Defaults live in pgapp.setting(), so a missing row
+-- means "the default of SPEC §4".
+CREATE TABLE pgapp.settings (
+	name text PRIMARY KEY,
+	value text NOT NULL
+);
+COMMENT ON TABLE pgapp.settings IS 'configuration applied from the environment (ENVIRONMENT, BCRYPT_COST, ...)';
+
+CREATE FUNCTION pgapp.setting(setting_name text) RETURNS text
+LANGUAGE sql STABLE STRICT PARALLEL SAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT coalesce(
+		(SELECT s.value FROM pgapp.settings s WHERE s.name = setting_name),
+		CASE setting_name
+			WHEN 'ENVIRONMENT' THEN 'local'
+			WHEN 'ALGORITHM' THEN 'HS256'
+			WHEN 'ACCESS_TOKEN_EXPIRE_MINUTES' THEN '30'
+			WHEN 'REFRESH_TOKEN_EXPIRE_DAYS' THEN '8'
+			WHEN 'RESET_TOKEN_EXPIRE_HOURS' THEN '1'
+			WHEN 'BCRYPT_COST' THEN '12'
+			WHEN 'FRONTEND_HOST' THEN 'http://localhost:5173'
+			WHEN 'PROJECT_NAME' THEN 'pgapp'
+		END)
+$$;
+COMMENT ON FUNCTION pgapp.setting(text) IS 'a configuration value: the applied one, else the default of SPEC §4';
+
+-- pgapp.raise: the one way SQL code raises an HTTP-mapped error.
+-- code is the HTTP status; the SQLSTATE is PA + status (errcodes.h).
+CREATE FUNCTION pgapp.raise(status int, message text, detail text DEFAULT NULL)
+RETURNS void LANGUAGE plpgsql VOLATILE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF detail IS NULL THEN
+		RAISE EXCEPTION USING ERRCODE = 'PA' || lpad(status::text, 3, '0'), MESSAGE = message;
+	END IF;
+	RAISE EXCEPTION USING ERRCODE = 'PA' || lpad(status::text, 3, '0'), MESSAGE = message, DETAIL = detail;
+END
+$$;
+COMMENT ON FUNCTION pgapp.raise(int, text, text) IS 'raise SQLSTATE PA<status> with a message (and a detail)';
+
+-- A 422 in FastAPI's shape: DETAIL holds the list
+-- [{"type","loc","msg","input"}]; the message is for psql callers.
+CREATE FUNCTION pgapp.raise_invalid(loc text[], type text, msg text, input jsonb DEFAULT 'null')
+RETURNS void LANGUAGE plpgsql VOLATILE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	RAISE EXCEPTION USING ERRCODE = 'PA422',
+		MESSAGE = format('invalid value for %s: %s', array_to_string(loc, '.'), msg),
+		DETAIL = jsonb_build_array(jsonb_build_object(
+			'type', type, 'loc', to_jsonb(loc), 'msg', msg, 'input', input))::text;
+END
+$$;
+COMMENT ON FUNCTION pgapp.raise_invalid(text[], text, text, jsonb) IS 'raise a validation error (422) in FastAPI''s shape';

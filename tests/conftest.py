@@ -1,0 +1,107 @@
+"""Shared fixtures for the end-to-end, security, fault and docker suites.
+
+scripts/test.sh starts a throwaway cluster and gateway and exports where
+they are (PGAPP_* variables); these fixtures only use what it exported.
+"""
+import os
+import subprocess
+import time
+import uuid
+
+import pytest
+import requests
+
+API = "/api/v1"
+
+
+def env(name):
+    value = os.environ.get(name)
+    if value is None:
+        raise RuntimeError(f"{name} is not set: run the suites through `make test`")
+    return value
+
+
+def psql(query, db=None, user="postgres", check=True, variables=None):
+    """Run SQL through psql as the cluster's superuser (or `user`) and
+    return stdout.  Values that are data go in `variables` (psql :'name'
+    interpolation), never into the query text."""
+    cmd = [env("PGAPP_PSQL"), "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1",
+           "-U", user, "-d", db or os.environ.get("PGDATABASE", "pgapp")]
+    for k, v in (variables or {}).items():
+        cmd += ["-v", f"{k}={v}"]
+    proc = subprocess.run(cmd, input=query, capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise RuntimeError(f"psql failed: {proc.stderr.strip()}")
+    return proc.stdout.strip() if check else proc
+
+
+def cluster(action, mode="fast"):
+    """Stop or start the test cluster (the gateway keeps running)."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    args = [os.path.join(root, "scripts", "cluster.sh"), action, env("PGAPP_CLUSTER_DIR")]
+    if action == "stop":
+        args.append(mode)
+    subprocess.run(args, check=True, env={**os.environ, "PGAPP_STAGE": env("PGAPP_STAGE_DIR")})
+
+
+@pytest.fixture(scope="session")
+def base_url():
+    return env("PGAPP_BASE_URL")
+
+
+@pytest.fixture(scope="session")
+def gateway_log():
+    return env("PGAPP_GATEWAY_LOG")
+
+
+@pytest.fixture(scope="session")
+def dba_sql():
+    return psql
+
+
+@pytest.fixture(scope="session")
+def api(base_url):
+    """A requests session whose paths are relative to /api/v1."""
+    class Api(requests.Session):
+        def request(self, method, url, *args, **kwargs):
+            kwargs.setdefault("timeout", 30)
+            return super().request(method, base_url + API + url, *args, **kwargs)
+    with Api() as s:
+        yield s
+
+
+def bearer(token):
+    return {"Authorization": f"Bearer {token}"}
+
+
+def login(api, email, password):
+    r = api.post("/login/access-token", data={"username": email, "password": password})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+@pytest.fixture(scope="session")
+def superuser_token(api):
+    return login(api, env("FIRST_SUPERUSER"), env("FIRST_SUPERUSER_PASSWORD"))["access_token"]
+
+
+@pytest.fixture
+def new_user(api, superuser_token):
+    """A fresh active user: dict(email, password, id, token)."""
+    email = f"user-{uuid.uuid4().hex[:12]}@example.com"
+    password = "pw-" + uuid.uuid4().hex
+    r = api.post("/users/", json={"email": email, "password": password},
+                 headers=bearer(superuser_token))
+    assert r.status_code == 200, r.text
+    tokens = login(api, email, password)
+    return {"email": email, "password": password, "id": r.json()["id"],
+            "token": tokens["access_token"], "refresh_token": tokens["refresh_token"]}
+
+
+def wait_for(predicate, timeout=10.0, interval=0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return False

@@ -1,0 +1,101 @@
+"""The compose files, validated by docker-compose itself (`config` needs no
+Docker engine) and checked against SPEC §2/§4: the app never sees
+SECRET_KEY, the data lives in the named volume, the app waits for a
+healthy db, production has no source mounts and restarts by itself."""
+import os
+import shutil
+import subprocess
+
+import pytest
+import yaml
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+APP_VARIABLES = {"DATABASE_URL", "PORT", "GATEWAY_WORKERS", "MAX_BODY_BYTES",
+                 "BACKEND_CORS_ORIGINS", "TRUSTED_PROXIES", "ENVIRONMENT"}
+
+
+def compose_bin():
+    for cmd in (["docker-compose"], ["docker", "compose"]):
+        if shutil.which(cmd[0]) and subprocess.run(cmd + ["version"], capture_output=True).returncode == 0:
+            return cmd
+    pytest.fail("neither docker-compose nor docker compose is installed (scripts/deps.sh installs it)")
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    """The compose files with .env.example as the project's .env."""
+    d = tmp_path_factory.mktemp("compose")
+    for name in ("docker-compose.yml", "docker-compose.prod.yml"):
+        shutil.copy(os.path.join(ROOT, name), d / name)
+    shutil.copy(os.path.join(ROOT, ".env.example"), d / ".env")
+    return d
+
+
+def config(project, *files, env=None):
+    args = compose_bin()
+    for f in files:
+        args += ["-f", f]
+    proc = subprocess.run(args + ["config"], cwd=project, capture_output=True, text=True,
+                          env={**os.environ, **(env or {})})
+    assert proc.returncode == 0, proc.stderr
+    return yaml.safe_load(proc.stdout)
+
+
+def source(name):
+    with open(os.path.join(ROOT, name)) as f:
+        return yaml.safe_load(f)
+
+
+@pytest.mark.parametrize("files", [("docker-compose.yml",), ("docker-compose.prod.yml",),
+                                   ("docker-compose.yml", "docker-compose.prod.yml")])
+def test_compose_files_are_valid(project, files):
+    cfg = config(project, *files)
+    assert set(cfg["services"]) == {"db", "app"}
+
+
+@pytest.mark.parametrize("name", ["docker-compose.yml", "docker-compose.prod.yml"])
+def test_no_version_key(name):
+    assert "version" not in source(name)
+
+
+def test_development_services(project):
+    cfg = config(project, "docker-compose.yml")
+    db, app = cfg["services"]["db"], cfg["services"]["app"]
+    assert "postgres_data:/var/lib/postgresql/data" in " ".join(map(str, db["volumes"]))
+    assert "postgres_data" in cfg["volumes"]
+    assert db["healthcheck"]["test"]
+    assert app["healthcheck"]["test"]
+    assert app["depends_on"]["db"]["condition"] == "service_healthy"
+    assert any(str(p.get("target") if isinstance(p, dict) else p).endswith("8000") for p in app["ports"])
+    # the db takes .env whole (SECRET_KEY included); the app only its own variables
+    assert db["environment"]["SECRET_KEY"]
+    assert set(app["environment"]) == APP_VARIABLES
+    assert "SECRET_KEY" not in source("docker-compose.yml")["services"]["app"].get("environment", {})
+    assert "env_file" not in source("docker-compose.yml")["services"]["app"]
+    url = app["environment"]["DATABASE_URL"]
+    assert url == "postgresql://pgapp_gateway_login:change-me-gateway-password@db:5432/pgapp"
+    # the development loop: sources mounted, dev stages
+    assert db["build"]["target"] == "dev" and app["build"]["target"] == "dev"
+
+
+def test_environment_overrides_env_file(project):
+    cfg = config(project, "docker-compose.yml", env={"GATEWAY_DB_PASSWORD": "from-the-environment"})
+    assert ":from-the-environment@" in cfg["services"]["app"]["environment"]["DATABASE_URL"]
+
+
+def test_production_override(project):
+    cfg = config(project, "docker-compose.yml", "docker-compose.prod.yml")
+    for name, svc in cfg["services"].items():
+        assert svc["restart"] == "unless-stopped", name
+        assert svc["build"]["target"] == "runtime", name
+        limits = svc["deploy"]["resources"]["limits"]
+        assert limits.get("cpus") and limits.get("memory"), name
+        for v in svc.get("volumes", []):
+            # long syntax after the merge; no host directory is mounted
+            text = v if isinstance(v, str) else v.get("type", "") + ":" + str(v.get("source", ""))
+            assert not (isinstance(v, dict) and v.get("type") == "bind"), (name, v)
+            assert not (isinstance(v, str) and v.split(":")[0].startswith(("/", "."))), (name, v)
+            assert "SECRET_KEY" not in text
+    app = cfg["services"]["app"]
+    assert app["environment"]["GATEWAY_WORKERS"]
+    assert set(app["environment"]) == APP_VARIABLES

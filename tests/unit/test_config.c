@@ -1,0 +1,147 @@
+#include "unit.h"
+
+#include "config.h"
+
+/* The fake environment: NULL-terminated name/value pairs. */
+static const char *const *fake_env;
+
+static const char *
+fake_get(const char *name)
+{
+	for (int i = 0; fake_env[i] != NULL; i += 2)
+		if (strcmp(fake_env[i], name) == 0)
+			return fake_env[i + 1];
+	return NULL;
+}
+
+/* 0 when accepted; else -1 and err names the variable. */
+static int
+load(const char *const *env, struct config *cfg, char *err, size_t n)
+{
+	int rc;
+
+	fake_env = env;
+	err[0] = '\0';
+	rc = config_load(cfg, fake_get, err, n);
+	return rc;
+}
+
+#define URL "DATABASE_URL", "postgresql://u:p@127.0.0.1/db"
+
+static void
+expect_refused(const char *const *env, const char *needle)
+{
+	struct config cfg;
+	char err[512];
+
+	CHECK(load(env, &cfg, err, sizeof(err)) == -1);
+	if (strstr(err, needle) == NULL)
+	{
+		unit_failed++;
+		fprintf(stderr, "FAIL config: \"%s\" lacks \"%s\"\n", err, needle);
+	}
+	else
+		unit_passed++;
+	CHECK(strchr(err, '\n') == NULL);	/* one line */
+}
+
+void
+test_config(void)
+{
+	struct config cfg;
+	char err[512];
+
+	{
+		const char *const env[] = {URL, NULL};
+
+		CHECK(load(env, &cfg, err, sizeof(err)) == 0);
+		CHECK(cfg.port == 8000);
+		CHECK(cfg.max_body == 1048576);
+		CHECK(cfg.conn_timeout == 30);
+		CHECK(cfg.request_deadline == 60);
+		CHECK(cfg.pool_wait_ms == 2000);
+		CHECK(cfg.drain_seconds == 10);
+		CHECK(cfg.workers >= 1);
+		CHECK(cfg.n_cors_origins == 0 && cfg.n_trusted_proxies == 0);
+		CHECK_STR(cfg.listen_addr, "0.0.0.0");
+		config_free(&cfg);
+	}
+	{
+		const char *const env[] = {
+			URL,
+			"PORT", "9001",
+			"GATEWAY_WORKERS", "3",
+			"GATEWAY_LISTEN", "::",
+			"BACKEND_CORS_ORIGINS", "[\"http://localhost\",\"https://x.example\"]",
+			"TRUSTED_PROXIES", "10.0.0.0/8,::1",
+			"GATEWAY_CONN_TIMEOUT", "5",
+			NULL};
+
+		CHECK(load(env, &cfg, err, sizeof(err)) == 0);
+		CHECK(cfg.port == 9001 && cfg.workers == 3);
+		CHECK(cfg.n_cors_origins == 2 && cfg.n_trusted_proxies == 2);
+		CHECK(cfg.request_deadline == 10);
+		config_free(&cfg);
+	}
+	{
+		const char *const env[] = {NULL};
+
+		expect_refused(env, "DATABASE_URL");
+	}
+	{
+		const char *const env[] = {URL, "SECRET_KEY", "x", NULL};
+
+		expect_refused(env, "SECRET_KEY");
+	}
+	{
+		const char *const env[] = {URL, "SECRET_KEY", "", NULL};
+
+		expect_refused(env, "SECRET_KEY");
+	}
+	{
+		const char *const env[] = {URL, "PORT", "80a", NULL};
+
+		expect_refused(env, "PORT");
+	}
+	{
+		const char *const env[] = {URL, "PORT", "70000", NULL};
+
+		expect_refused(env, "PORT");
+	}
+	{
+		const char *const env[] = {URL, "PORT", "-1", NULL};
+
+		expect_refused(env, "PORT");
+	}
+	{
+		const char *const env[] = {URL, "GATEWAY_WORKERS", "0", NULL};
+
+		expect_refused(env, "GATEWAY_WORKERS");
+	}
+	{
+		const char *const env[] = {URL, "MAX_BODY_BYTES", "lots", NULL};
+
+		expect_refused(env, "MAX_BODY_BYTES");
+	}
+	{
+		const char *const env[] = {URL, "GATEWAY_LISTEN", "localhost", NULL};
+
+		expect_refused(env, "GATEWAY_LISTEN");
+	}
+	{
+		const char *const env[] = {URL, "TRUSTED_PROXIES", "10.0.0.0/99", NULL};
+
+		expect_refused(env, "TRUSTED_PROXIES");
+	}
+	{
+		const char *const env[] = {URL, "BACKEND_CORS_ORIGINS", "not-an-origin",
+								   NULL};
+
+		expect_refused(env, "BACKEND_CORS_ORIGINS");
+	}
+	{
+		const char *const env[] = {URL, "GATEWAY_POOL_WAIT_MS", "1e3", NULL};
+
+		expect_refused(env, "GATEWAY_POOL_WAIT_MS");
+	}
+}

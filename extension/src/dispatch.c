@@ -84,6 +84,7 @@ typedef struct Route
 	int			nparams;
 	RouteParam *params;
 	bool		wants_json;		/* some argument comes from a JSON body */
+	bool		wants_fields;	/* some argument is a field of a JSON object */
 	bool		wants_form;
 	FmgrInfo	flinfo;
 } Route;
@@ -246,7 +247,7 @@ DispatchLoadRoutes(void)
 			route->rettype = DatumGetObjectId(SPI_getbinval(tup, desc, 5, &isnull));
 			route->nparams = 0;
 			route->params = palloc0(sizeof(RouteParam) * FUNC_MAX_ARGS);
-			route->wants_json = route->wants_form = false;
+			route->wants_json = route->wants_form = route->wants_fields = false;
 			fmgr_info_cxt(route->handler, &route->flinfo, routes_context);
 		}
 		(void) SPI_getbinval(tup, desc, 6, &isnull);
@@ -261,6 +262,8 @@ DispatchLoadRoutes(void)
 		getTypeInputInfo(param->type, &param->typinput, &param->typioparam);
 		if (param->source == SRC_BODY || param->source == SRC_JSON)
 			route->wants_json = true;
+		if (param->source == SRC_BODY)
+			route->wants_fields = true;
 		if (param->source == SRC_FORM)
 			route->wants_form = true;
 	}
@@ -1063,6 +1066,21 @@ DispatchCall(Route *route, Request *req, Response *res)
 
 	initStringInfo(&inv.list);
 	inv.count = 0;
+
+	/* a model body: FastAPI checks the body as a whole first */
+	if (route->wants_fields && req->body == NULL)
+		DispatchInvalid(&inv, "missing", "body", NULL, "Field required", NULL);
+	else if (route->wants_fields && !JB_ROOT_IS_OBJECT(req->body))
+		DispatchInvalid(&inv, "model_attributes_type", "body", NULL,
+						"Input should be a valid dictionary or object to extract fields from",
+						DispatchJsonbText(req->body));
+	if (inv.count > 0)
+	{
+		res->status = 422;
+		res->body = psprintf("{\"detail\": %s]}", inv.list.data);
+		return;
+	}
+
 	call.route = route;
 	call.values = palloc0(sizeof(Datum) * Max(route->nparams, 1));
 	call.nulls = palloc0(sizeof(bool) * Max(route->nparams, 1));

@@ -48,6 +48,43 @@ CREATE VIEW pgapp.keys AS
 COMMENT ON VIEW pgapp.keys IS 'the keyring without its secrets; signing marks the key that signs new tokens';
 REVOKE ALL ON pgapp.keys FROM PUBLIC;
 
+-- What every key must satisfy, checked by key_import and key_apply.
+CREATE FUNCTION pgapp.key_check(secret bytea, algorithm text)
+RETURNS void LANGUAGE plpgsql STABLE PARALLEL SAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	min_len int;
+BEGIN
+	IF key_check.secret IS NULL OR key_check.algorithm IS NULL THEN
+		RAISE EXCEPTION 'signing key secret and algorithm must not be null'
+			USING ERRCODE = '22004';
+	END IF;
+	min_len := CASE key_check.algorithm
+		WHEN 'HS256' THEN 32 WHEN 'HS384' THEN 48 WHEN 'HS512' THEN 64 END;
+	IF min_len IS NULL THEN
+		RAISE EXCEPTION 'unsupported signing algorithm'
+			USING ERRCODE = '22023',
+			HINT = 'Use HS256, HS384 or HS512 (exactly so spelt).';
+	END IF;
+	IF octet_length(key_check.secret) < min_len THEN
+		RAISE EXCEPTION 'signing key is too short'
+			USING ERRCODE = '22023',
+			DETAIL = format('%s needs a secret of at least %s bytes; this one has %s.',
+				key_check.algorithm, min_len, octet_length(key_check.secret)),
+			HINT = 'Generate one with: openssl rand -base64 48';
+	END IF;
+	IF key_check.secret = convert_to('dev-secret-key-for-local-use-only-change-me-0123456789', 'UTF8')
+		AND pgapp.setting('ENVIRONMENT') IS DISTINCT FROM 'local' THEN
+		RAISE EXCEPTION 'the development signing key is refused outside the local environment'
+			USING ERRCODE = '22023',
+			DETAIL = 'SECRET_KEY is the published key of .env.example and ENVIRONMENT is not "local".',
+			HINT = 'Set SECRET_KEY to a random value, for example from: openssl rand -base64 48';
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION pgapp.key_check(bytea, text) IS 'refuse a signing key that is null, too short for its algorithm (RFC 7518 §3.2), of an unknown algorithm, or the published development key outside ENVIRONMENT=local';
+
 -- The one place keys enter the keyring.  Binary secrets and chosen kids
 -- serve imports from another issuer and published test vectors.
 CREATE FUNCTION pgapp.key_import(secret bytea, algorithm text DEFAULT 'HS256', kid text DEFAULT NULL)
@@ -55,35 +92,10 @@ RETURNS text LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-	min_len int;
 	new_kid text := coalesce(key_import.kid,
 		left(replace(gen_random_uuid()::text, '-', ''), 16));
 BEGIN
-	IF key_import.secret IS NULL OR key_import.algorithm IS NULL THEN
-		RAISE EXCEPTION 'signing key secret and algorithm must not be null'
-			USING ERRCODE = '22004';
-	END IF;
-	min_len := CASE key_import.algorithm
-		WHEN 'HS256' THEN 32 WHEN 'HS384' THEN 48 WHEN 'HS512' THEN 64 END;
-	IF min_len IS NULL THEN
-		RAISE EXCEPTION 'unsupported signing algorithm'
-			USING ERRCODE = '22023',
-			HINT = 'Use HS256, HS384 or HS512 (exactly so spelt).';
-	END IF;
-	IF octet_length(key_import.secret) < min_len THEN
-		RAISE EXCEPTION 'signing key is too short'
-			USING ERRCODE = '22023',
-			DETAIL = format('%s needs a secret of at least %s bytes; this one has %s.',
-				key_import.algorithm, min_len, octet_length(key_import.secret)),
-			HINT = 'Generate one with: openssl rand -base64 48';
-	END IF;
-	IF key_import.secret = convert_to('dev-secret-key-for-local-use-only-change-me-0123456789', 'UTF8')
-		AND pgapp.setting('ENVIRONMENT') IS DISTINCT FROM 'local' THEN
-		RAISE EXCEPTION 'the development signing key is refused outside the local environment'
-			USING ERRCODE = '22023',
-			DETAIL = 'SECRET_KEY is the published key of .env.example and ENVIRONMENT is not "local".',
-			HINT = 'Set SECRET_KEY to a random value, for example from: openssl rand -base64 48';
-	END IF;
+	PERFORM pgapp.key_check(key_import.secret, key_import.algorithm);
 	IF new_kid !~ '^[A-Za-z0-9._:-]{1,128}$' THEN
 		RAISE EXCEPTION 'invalid key id'
 			USING ERRCODE = '22023',
@@ -140,6 +152,9 @@ DECLARE
 	new_kid text;
 	grace interval;
 BEGIN
+	-- refused keys are refused even when already signing (ENVIRONMENT
+	-- changed from local to production with the development key)
+	PERFORM pgapp.key_check(raw, alg);
 	-- one application at a time (two containers starting together)
 	LOCK TABLE pgapp.signing_keys IN SHARE ROW EXCLUSIVE MODE;
 	SELECT k.kid, k.algorithm, k.secret INTO cur
@@ -178,3 +193,10 @@ CREATE FUNCTION pgapp.jwt_hmac(data text, key bytea, algorithm text) RETURNS tex
 LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
 AS 'MODULE_PATHNAME', 'jwt_hmac';
 COMMENT ON FUNCTION pgapp.jwt_hmac(text, bytea, text) IS 'base64url(HMAC(key, data)): the signature core of jwt_sign/jwt_verify, for tests against published vectors';
+
+-- SPEC §7: nothing here is for PUBLIC; the one grant back is above.
+REVOKE EXECUTE ON FUNCTION pgapp.keys_invalidate(), pgapp.key_check(bytea, text),
+	pgapp.key_import(bytea, text, text),
+	pgapp.key_add(text, text), pgapp.key_retire(text), pgapp.key_apply(text, text),
+	api.jwt_verify(text), pgapp.jwt_sign(jsonb), pgapp.jwt_hmac(text, bytea, text)
+	FROM PUBLIC;

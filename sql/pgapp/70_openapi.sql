@@ -305,9 +305,10 @@ BEGIN
 						'content', jsonb_build_object(
 							CASE WHEN b.is_form THEN 'application/x-www-form-urlencoded' ELSE 'application/json' END,
 							jsonb_build_object('schema',
-								CASE WHEN r.request_schema IS NOT NULL THEN pgapp.openapi_schema_ref(r.request_schema)
-									 ELSE b.inline_schema || jsonb_build_object('title', 'Body_' ||
-										coalesce(r.operation_id, r.proname)) END)),
+								CASE WHEN pgapp.openapi_schemas() ? r.request_schema
+									 THEN pgapp.openapi_schema_ref(r.request_schema)
+									 ELSE b.inline_schema || jsonb_build_object('title', coalesce(
+										r.request_schema, 'Body_' || coalesce(r.operation_id, r.proname))) END)),
 						'required', r.request_schema IS NOT NULL OR b.required) END),
 					('responses', jsonb_build_object('200', jsonb_build_object(
 							'description', 'Successful Response',

@@ -1,0 +1,85 @@
+-- The extension as a DBA sees it: version, roles, ownership, privileges,
+-- comments, dump registration.
+SELECT api.version();
+SELECT extname, extversion FROM pg_extension WHERE extname IN ('pgapp', 'pgcrypto') ORDER BY 1;
+
+-- roles: none is a superuser or bypasses RLS; the owner cannot log in
+SELECT rolname, rolsuper, rolbypassrls, rolcanlogin
+  FROM pg_roles WHERE rolname IN ('pgapp_owner', 'pgapp_gateway', 'pgapp_caller') ORDER BY 1;
+
+-- every table, view, sequence and function belongs to pgapp_owner
+SELECT count(*) AS not_owned_by_pgapp_owner FROM (
+	SELECT c.relowner AS owner FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+	 WHERE n.nspname IN ('api', 'pgapp') AND c.relkind IN ('r', 'v', 'S')
+	UNION ALL
+	SELECT p.proowner FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+	 WHERE n.nspname IN ('api', 'pgapp')) o
+ WHERE o.owner <> 'pgapp_owner'::regrole;
+
+-- nothing is executable by PUBLIC: a role with no memberships can run nothing
+CREATE ROLE pgapp_regress_nobody NOLOGIN;
+SELECT p.oid::regprocedure AS executable_by_public
+  FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+ WHERE n.nspname IN ('api', 'pgapp')
+   AND has_function_privilege('pgapp_regress_nobody', p.oid, 'EXECUTE')
+ ORDER BY 1;
+SELECT c.oid::regclass AS readable_by_public
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE n.nspname IN ('api', 'pgapp') AND c.relkind IN ('r', 'v')
+   AND has_table_privilege('pgapp_regress_nobody', c.oid, 'SELECT')
+ ORDER BY 1;
+DROP ROLE pgapp_regress_nobody;
+
+-- what the gateway role may execute: the dispatcher, the catalog, handlers
+SELECT count(*) > 0 AS gateway_runs_dispatch
+  FROM pg_proc WHERE oid = 'api.dispatch(int, text, text, text, text, text, text)'::regprocedure
+   AND has_function_privilege('pgapp_gateway', oid, 'EXECUTE');
+SELECT has_function_privilege('pgapp_gateway', 'pgapp.jwt_sign(jsonb)', 'EXECUTE') AS gateway_signs,
+       has_function_privilege('pgapp_gateway', 'pgapp.setup(text)', 'EXECUTE') AS gateway_setup,
+       has_table_privilege('pgapp_gateway', 'pgapp.users', 'SELECT') AS gateway_reads_users,
+       has_table_privilege('pgapp_caller', 'pgapp.passwords', 'SELECT') AS caller_reads_hashes,
+       has_table_privilege('pgapp_caller', 'pgapp.signing_keys', 'SELECT') AS caller_reads_keys,
+       has_function_privilege('pgapp_caller', 'api.dispatch(int, text, text, text, text, text, text)', 'EXECUTE') AS caller_dispatches;
+
+-- every table has row-level security, forced
+SELECT c.oid::regclass AS table_without_forced_rls
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE n.nspname = 'pgapp' AND c.relkind = 'r'
+   AND c.relname NOT IN ('settings', 'signing_keys')
+   AND NOT (c.relrowsecurity AND c.relforcerowsecurity)
+ ORDER BY 1;
+
+-- every function, table and view has a comment
+SELECT p.oid::regprocedure AS function_without_comment
+  FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+ WHERE n.nspname IN ('api', 'pgapp') AND obj_description(p.oid, 'pg_proc') IS NULL
+ ORDER BY 1;
+SELECT c.oid::regclass AS relation_without_comment
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE n.nspname IN ('api', 'pgapp') AND c.relkind IN ('r', 'v')
+   AND obj_description(c.oid, 'pg_class') IS NULL
+ ORDER BY 1;
+
+-- SECURITY DEFINER functions pin their search_path
+SELECT p.oid::regprocedure AS definer_without_search_path
+  FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+ WHERE n.nspname IN ('api', 'pgapp') AND p.prosecdef
+   AND NOT coalesce(p.proconfig @> ARRAY['search_path=pg_catalog, pg_temp'], false)
+ ORDER BY 1;
+
+-- functions reading identity are PARALLEL RESTRICTED (or UNSAFE)
+SELECT p.oid::regprocedure, p.proparallel
+  FROM pg_proc p
+ WHERE p.oid IN ('api.current_user_id()'::regprocedure, 'pgapp.current_user_is_superuser()'::regprocedure,
+				 'api.authenticate(text, boolean)'::regprocedure)
+ ORDER BY 1;
+
+-- the tables pg_dump must keep
+SELECT unnest(extconfig)::regclass AS dumped FROM pg_extension WHERE extname = 'pgapp' ORDER BY 1;
+
+-- the gateway's login role and its settings
+SELECT r.rolname, r.rolsuper, r.rolbypassrls, pg_has_role(r.oid, 'pgapp_gateway', 'MEMBER') AS gateway_member
+  FROM pg_roles r WHERE r.rolname = 'pgapp_gateway_login';
+SELECT unnest(s.setconfig) AS setting
+  FROM pg_db_role_setting s JOIN pg_roles r ON r.oid = s.setrole
+ WHERE r.rolname = 'pgapp_gateway_login' ORDER BY 1;

@@ -1,0 +1,142 @@
+-- api.dispatch: the one statement of the gateway.  Route lookup, the
+-- authentication step, argument binding and casting, and the error map.
+CREATE FUNCTION pg_temp.d(method text, pattern text, path text, query text DEFAULT NULL,
+	body text DEFAULT NULL, ctype text DEFAULT NULL, authz text DEFAULT NULL)
+RETURNS TABLE (status int, headers text, body text) LANGUAGE sql AS $$
+	SELECT * FROM api.dispatch((SELECT id FROM api.routes r WHERE r.method = d.method AND r.path = d.pattern),
+		path, query, body, ctype, authz, '192.0.2.1')
+$$;
+
+-- a public route, with and without the trailing slash
+SELECT * FROM pg_temp.d('GET', '/api/v1/utils/health-check', '/api/v1/utils/health-check/');
+SELECT * FROM pg_temp.d('GET', '/api/v1/utils/health-check', '/api/v1/utils/health-check');
+-- an unknown route id, a path that does not match the route
+SELECT * FROM api.dispatch(-1, '/x', NULL, NULL, NULL, NULL, NULL);
+SELECT * FROM api.dispatch(NULL, '/x', NULL, NULL, NULL, NULL, NULL);
+SELECT * FROM pg_temp.d('GET', '/api/v1/utils/health-check', '/api/v1/utils/other');
+
+-- authentication comes before validation
+SELECT * FROM pg_temp.d('GET', '/api/v1/users/me', '/api/v1/users/me');
+SELECT * FROM pg_temp.d('GET', '/api/v1/users/{user_id}', '/api/v1/users/not-a-uuid');
+SELECT * FROM pg_temp.d('POST', '/api/v1/items', '/api/v1/items', NULL, '{bad json', 'application/json');
+SELECT * FROM pg_temp.d('GET', '/api/v1/users/me', '/api/v1/users/me', authz => 'Basic abc');
+SELECT * FROM pg_temp.d('GET', '/api/v1/users/me', '/api/v1/users/me', authz => 'Bearer ');
+SELECT * FROM pg_temp.d('GET', '/api/v1/users/me', '/api/v1/users/me', authz => 'Bearer not.a.token');
+
+-- a signed-up user, logged in through the form route
+SELECT status FROM pg_temp.d('POST', '/api/v1/users/signup', '/api/v1/users/signup', NULL,
+	'{"email": "dispatch@example.com", "password": "dispatch-pass-1", "full_name": "D", "extra": 1}', 'application/json');
+SELECT status, headers, body::jsonb ?& ARRAY['access_token', 'token_type', 'expires_in', 'refresh_token'] AS token_shape,
+	body::jsonb ->> 'token_type' AS token_type
+  FROM pg_temp.d('POST', '/api/v1/login/access-token', '/api/v1/login/access-token', NULL,
+	'username=Dispatch%40Example.com&password=dispatch-pass-1&grant_type=password',
+	'application/x-www-form-urlencoded; charset=UTF-8');
+SELECT 'Bearer ' || (body::jsonb ->> 'access_token') AS authz
+  FROM pg_temp.d('POST', '/api/v1/login/access-token', '/api/v1/login/access-token', NULL,
+	'username=dispatch%40example.com&password=dispatch-pass-1', 'application/x-www-form-urlencoded') \gset
+
+SELECT status, body::jsonb ->> 'email' AS email, headers FROM pg_temp.d('GET', '/api/v1/users/me', '/api/v1/users/me', authz => :'authz');
+SELECT status, body::jsonb ->> 'email' AS email FROM pg_temp.d('GET', '/api/v1/users/me', '/api/v1/users/me', authz => 'bearer  ' || substr(:'authz', 8));
+-- the identity does not outlive the dispatch's transaction
+SELECT api.current_user_id() IS NULL AS anonymous_afterwards;
+-- not a superuser
+SELECT * FROM pg_temp.d('GET', '/api/v1/users', '/api/v1/users', authz => :'authz');
+
+-- form bodies: wrong media type, invalid escapes, missing fields, grant_type
+SELECT * FROM pg_temp.d('POST', '/api/v1/login/access-token', '/api/v1/login/access-token', NULL,
+	'username=a&password=b', 'application/json');
+SELECT * FROM pg_temp.d('POST', '/api/v1/login/access-token', '/api/v1/login/access-token', NULL,
+	'username=a%zz&password=b', 'application/x-www-form-urlencoded');
+SELECT * FROM pg_temp.d('POST', '/api/v1/login/access-token', '/api/v1/login/access-token', NULL,
+	'username=a%00&password=b', 'application/x-www-form-urlencoded');
+SELECT * FROM pg_temp.d('POST', '/api/v1/login/access-token', '/api/v1/login/access-token', NULL,
+	'username=a%', 'application/x-www-form-urlencoded');
+SELECT * FROM pg_temp.d('POST', '/api/v1/login/access-token', '/api/v1/login/access-token', NULL,
+	'', 'application/x-www-form-urlencoded');
+SELECT * FROM pg_temp.d('POST', '/api/v1/login/access-token', '/api/v1/login/access-token', NULL,
+	'username=a%40b.c&password=whatever1&grant_type=client_credentials', 'application/x-www-form-urlencoded');
+SELECT * FROM pg_temp.d('POST', '/api/v1/login/access-token', '/api/v1/login/access-token', NULL,
+	'username=nobody%40example.com&password=whatever1', 'application/x-www-form-urlencoded');
+
+-- JSON bodies: wrong media type, malformed, not an object, types, nulls
+SELECT * FROM pg_temp.d('POST', '/api/v1/items', '/api/v1/items', NULL, '{"title": "t"}', 'text/plain', :'authz');
+SELECT * FROM pg_temp.d('POST', '/api/v1/items', '/api/v1/items', NULL, '{"title": "t",}', 'application/json', :'authz');
+SELECT * FROM pg_temp.d('POST', '/api/v1/items', '/api/v1/items', NULL, '"\u0000"', 'application/json', :'authz');
+SELECT * FROM pg_temp.d('POST', '/api/v1/items', '/api/v1/items', NULL, repeat('[', 10000), 'application/json', :'authz');
+SELECT * FROM pg_temp.d('POST', '/api/v1/items', '/api/v1/items', NULL, '[1, 2]', 'application/json', :'authz');
+SELECT * FROM pg_temp.d('POST', '/api/v1/items', '/api/v1/items', NULL, NULL, NULL, :'authz');
+SELECT * FROM pg_temp.d('POST', '/api/v1/items', '/api/v1/items', NULL, '{"title": 5}', 'application/json', :'authz');
+SELECT * FROM pg_temp.d('POST', '/api/v1/items', '/api/v1/items', NULL, '{"title": null}', 'application/json', :'authz');
+SELECT * FROM pg_temp.d('POST', '/api/v1/items', '/api/v1/items', NULL, '{"title": {"a": 1}}', 'application/json', :'authz');
+SELECT status, body::jsonb ->> 'title' AS title, body::jsonb ->> 'description' AS description
+  FROM pg_temp.d('POST', '/api/v1/items', '/api/v1/items', NULL, '{"title": "t", "description": null}', NULL, :'authz');
+
+-- query strings: defaults, casts, invalid escapes, several errors at once
+SELECT status, body::jsonb -> 'count' AS count
+  FROM pg_temp.d('GET', '/api/v1/items', '/api/v1/items', 'skip=0&limit=1', NULL, NULL, :'authz');
+SELECT * FROM pg_temp.d('GET', '/api/v1/items', '/api/v1/items', 'skip=x&limit=y', NULL, NULL, :'authz');
+SELECT * FROM pg_temp.d('GET', '/api/v1/items', '/api/v1/items', 'limit=99999999999', NULL, NULL, :'authz');
+SELECT * FROM pg_temp.d('GET', '/api/v1/items', '/api/v1/items', 'limit=%zz', NULL, NULL, :'authz');
+SELECT * FROM pg_temp.d('GET', '/api/v1/items', '/api/v1/items', 'limit=1001', NULL, NULL, :'authz');
+SELECT status FROM pg_temp.d('GET', '/api/v1/items', '/api/v1/items', 'limit=%31&unknown=1&flag', NULL, NULL, :'authz');
+
+-- path parameters: uuid forms
+SELECT * FROM pg_temp.d('GET', '/api/v1/items/{item_id}', '/api/v1/items/00000000-0000-0000-0000-000000000000', authz => :'authz');
+SELECT * FROM pg_temp.d('GET', '/api/v1/items/{item_id}', '/api/v1/items/0000000000000000000000000000000g', authz => :'authz');
+
+-- text handlers answer HTML (a superuser route: promotion takes effect at once)
+SELECT status, headers FROM pg_temp.d('POST', '/api/v1/password-recovery-html-content/{email}',
+	'/api/v1/password-recovery-html-content/dispatch@example.com', authz => :'authz');
+UPDATE pgapp.users SET is_superuser = true WHERE email = 'dispatch@example.com';
+SELECT status, headers, body LIKE '<!DOCTYPE html>%/reset-password?token=%' AS html FROM pg_temp.d('POST', '/api/v1/password-recovery-html-content/{email}',
+	'/api/v1/password-recovery-html-content/dispatch@example.com', authz => :'authz');
+
+-- a route added by a DBA with SQL alone is served, and its errors are mapped
+CREATE FUNCTION public.regress_echo(n int, who text) RETURNS jsonb LANGUAGE sql
+	AS $$ SELECT jsonb_build_object('n', n, 'who', who) $$;
+CREATE FUNCTION public.regress_fail(code text) RETURNS jsonb LANGUAGE plpgsql AS $$
+BEGIN
+	IF code = 'unexpected' THEN
+		RAISE EXCEPTION 'something broke' USING ERRCODE = 'XX000';
+	ELSIF code = 'data' THEN
+		RETURN jsonb_build_object('v', 'abc'::int);
+	ELSIF code = 'retry' THEN
+		PERFORM pgapp.raise(429, 'slow down', '7');
+	END IF;
+	PERFORM pgapp.raise(code::int, 'custom message');
+	RETURN NULL;
+END $$;
+GRANT EXECUTE ON FUNCTION public.regress_echo(int, text), public.regress_fail(text) TO pgapp_gateway;
+INSERT INTO api.routes (method, path, handler, auth, params) VALUES
+	('GET', '/api/v1/regress/echo/{n}', 'public.regress_echo(int, text)', 'none',
+	 '[{"name": "n", "in": "path"}, {"name": "who", "in": "query", "default": "world"}]'),
+	('GET', '/api/v1/regress/fail', 'public.regress_fail(text)', 'none', '[{"name": "code", "in": "query"}]');
+SELECT * FROM pg_temp.d('GET', '/api/v1/regress/echo/{n}', '/api/v1/regress/echo/42');
+SELECT * FROM pg_temp.d('GET', '/api/v1/regress/echo/{n}', '/api/v1/regress/echo/42/', 'who=caf%C3%A9+bar');
+SELECT * FROM pg_temp.d('GET', '/api/v1/regress/echo/{n}', '/api/v1/regress/echo/42', 'who=%FF');
+SELECT * FROM pg_temp.d('GET', '/api/v1/regress/fail', '/api/v1/regress/fail', 'code=409');
+SELECT * FROM pg_temp.d('GET', '/api/v1/regress/fail', '/api/v1/regress/fail', 'code=401');
+SELECT * FROM pg_temp.d('GET', '/api/v1/regress/fail', '/api/v1/regress/fail', 'code=retry');
+SELECT * FROM pg_temp.d('GET', '/api/v1/regress/fail', '/api/v1/regress/fail', 'code=data');
+\set VERBOSITY terse
+SELECT * FROM pg_temp.d('GET', '/api/v1/regress/fail', '/api/v1/regress/fail', 'code=unexpected');
+\set VERBOSITY default
+-- a route whose params do not describe its handler is refused
+INSERT INTO api.routes (method, path, handler, auth, params) VALUES
+	('GET', '/api/v1/regress/bad', 'public.regress_echo(int, text)', 'none', '[]');
+INSERT INTO api.routes (method, path, handler, auth, params) VALUES
+	('GET', '/api/v1/regress/bad', 'public.regress_echo(int, text)', 'none',
+	 '[{"name": "x", "in": "path"}, {"name": "who", "in": "query"}]');
+INSERT INTO api.routes (method, path, handler, auth, params) VALUES
+	('GET', '/api/v1/regress/bad/{n}', 'public.regress_echo(int, text)', 'none',
+	 '[{"name": "n", "in": "path"}, {"name": "who", "in": "cookie"}]');
+\set VERBOSITY terse
+INSERT INTO api.routes (method, path, handler, auth, params) VALUES
+	('TRACE', '/api/v1/regress/bad', 'public.regress_fail(text)', 'none', '[{"name": "code", "in": "query"}]');
+\set VERBOSITY default
+-- a changed catalog is seen at once (relcache invalidation)
+UPDATE api.routes SET params = '[{"name": "n", "in": "path"}, {"name": "who", "in": "query", "default": "again"}]'
+ WHERE path = '/api/v1/regress/echo/{n}';
+SELECT * FROM pg_temp.d('GET', '/api/v1/regress/echo/{n}', '/api/v1/regress/echo/7');
+DELETE FROM api.routes WHERE path LIKE '/api/v1/regress/%';
+DROP FUNCTION public.regress_echo(int, text), public.regress_fail(text);

@@ -21,7 +21,7 @@ INSERT INTO api.routes (method, path, handler, auth, params, operation_id, summa
  'login-reset_password', 'Reset Password', '{login}', 'NewPassword', 'Message', true),
 ('POST', '/api/v1/password-recovery-html-content/{email}', 'api.password_recovery_html_content(text)', 'superuser',
  '[{"name": "email", "in": "path"}]',
- 'login-recover_password_html_content', 'Recover Password Html Content', '{login}', NULL, NULL, true),
+ 'login-recover_password_html_content', 'Recover Password Html Content', '{login}', NULL, 'text/html', true),
 ('GET', '/api/v1/users', 'api.users_list(int, int)', 'superuser',
  '[{"name": "skip", "in": "query", "default": "0"}, {"name": "limit", "in": "query", "default": "100"}]',
  'users-read_users', 'Read Users', '{users}', NULL, 'UsersPublic', true),
@@ -55,4 +55,4 @@ INSERT INTO api.routes (method, path, handler, auth, params, operation_id, summa
  '[{"name": "user_id", "in": "path"}]',
  'users-delete_user', 'Delete User', '{users}', NULL, 'Message', true),
 ('GET', '/api/v1/utils/health-check', 'api.health_check()', 'none', '[]',
- 'utils-health_check', 'Health Check', '{utils}', NULL, NULL, true);
+ 'utils-health_check', 'Health Check', '{utils}', NULL, 'boolean', true);

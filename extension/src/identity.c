@@ -135,13 +135,13 @@ IdentityOwnerOid(void)
 	return get_role_oid("pgapp_owner", false);
 }
 
-/* Raise 401 "Could not validate credentials" */
+/* A well-formed token whose session is gone: refused like a bad token */
 static void
 IdentityRefuse(void)
 {
 	ereport(ERROR,
-			(errcode(ERRCODE_PGAPP_401),
-			 errmsg("Could not validate credentials"),
+			(errcode(ERRCODE_PGAPP_TOKEN_REVOKED),
+			 errmsg("token is no longer valid"),
 			 errdetail("The session is revoked or expired, or the user no longer exists.")));
 }
 
@@ -177,8 +177,8 @@ IdentityUuidClaim(Jsonb *claims, const char *key)
 	if (v == NULL || v->type != jbvString ||
 		!IdentityLooksLikeUuid(v->val.string.val, v->val.string.len))
 		ereport(ERROR,
-				(errcode(ERRCODE_PGAPP_401),
-				 errmsg("Could not validate credentials"),
+				(errcode(ERRCODE_PGAPP_JWT_CLAIMS),
+				 errmsg("invalid token claims"),
 				 errdetail("The token's \"%s\" claim is missing or not a uuid.", key)));
 	s = pnstrdup(v->val.string.val, v->val.string.len);
 	u = DatumGetUUIDP(DirectFunctionCall1(uuid_in, CStringGetDatum(s)));

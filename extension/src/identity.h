@@ -6,10 +6,14 @@
 
 #include "utils/uuid.h"
 
+/* A valid token whose session is revoked or expired, or whose user is
+ * gone: class PJ like every refused token (jwt.h), so 401 over HTTP */
+#define ERRCODE_PGAPP_TOKEN_REVOKED	MAKE_SQLSTATE('P','J','0','1','0')
+
 /*
  * Verify a token and take on its identity for the current transaction, or
- * for the session.  Raises PJxxx for a bad token, PA401 for a revoked
- * session or a deleted user, PA400 for an inactive user.
+ * for the session.  Raises PJxxx for a bad token (PJ010: its session is
+ * revoked or expired, or its user deleted), PA400 for an inactive user.
  */
 extern void IdentityAuthenticate(const char *token, size_t len, bool session);
 

@@ -2,7 +2,7 @@
  * keys.c: the per-backend cache of the signing keyring.
  *
  * Staleness: a statement-level trigger on pgapp.signing_keys (any INSERT,
- * UPDATE, DELETE or TRUNCATE) calls keys_invalidate(), which queues a
+ * UPDATE, DELETE or TRUNCATE) calls pgapp.relcache_invalidate() (dispatch.c), which queues a
  * relcache invalidation of the table.  It reaches this backend at the
  * next command (same transaction) and every other backend at their next
  * transaction start; our relcache callback then wipes the cached secrets
@@ -315,19 +315,4 @@ void
 KeysInit(void)
 {
 	CacheRegisterRelcacheCallback(KeysRelcacheCallback, (Datum) 0);
-}
-
-/* pgapp.keys_invalidate() returns trigger */
-PG_FUNCTION_INFO_V1(keys_invalidate);
-Datum
-keys_invalidate(PG_FUNCTION_ARGS)
-{
-	TriggerData *trigdata = (TriggerData *) fcinfo->context;
-
-	if (!CALLED_AS_TRIGGER(fcinfo))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("keys_invalidate() must be called as a trigger")));
-	CacheInvalidateRelcacheByRelid(RelationGetRelid(trigdata->tg_relation));
-	return PointerGetDatum(NULL);
 }

@@ -27,14 +27,9 @@ REVOKE ALL ON TABLE pgapp.signing_keys FROM PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('pgapp.signing_keys', '');
 
 -- Every change to the keyring invalidates the key cache of every backend
-CREATE FUNCTION pgapp.keys_invalidate() RETURNS trigger
-LANGUAGE c VOLATILE PARALLEL UNSAFE
-AS 'MODULE_PATHNAME', 'keys_invalidate';
-COMMENT ON FUNCTION pgapp.keys_invalidate() IS 'trigger: tell every backend to reload its signing-key cache';
-
 CREATE TRIGGER signing_keys_invalidate
 	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON pgapp.signing_keys
-	FOR EACH STATEMENT EXECUTE FUNCTION pgapp.keys_invalidate();
+	FOR EACH STATEMENT EXECUTE FUNCTION pgapp.relcache_invalidate();
 COMMENT ON TRIGGER signing_keys_invalidate ON pgapp.signing_keys IS 'reload the key caches after any change';
 
 CREATE VIEW pgapp.keys AS

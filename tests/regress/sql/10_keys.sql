@@ -99,9 +99,9 @@ ROLLBACK;
 SELECT pg_temp.try(:'t2') AS t2_after_rollback;
 
 -- retirement is a time, checked at each verification, not at load
-UPDATE pgapp.signing_keys SET retired_at = clock_timestamp() + interval '1.5 seconds' WHERE kid = :'k2';
+UPDATE pgapp.signing_keys SET retired_at = clock_timestamp() + interval '2 seconds' WHERE kid = :'k2';
 SELECT pg_temp.try(:'t2') AS t2_before_retired_at;
-SELECT pg_sleep(2);
+SELECT pg_sleep(2.5);
 SELECT pg_temp.try(:'t2') AS t2_after_retired_at;
 UPDATE pgapp.signing_keys SET retired_at = NULL WHERE kid = :'k2';
 
@@ -139,6 +139,14 @@ SELECT pg_temp.sign() AS t4 \gset
 SELECT convert_from(decode(rpad(translate(split_part(:'t4', '.', 1), '-_', '+/'),
 	(length(split_part(:'t4', '.', 1)) + 3) / 4 * 4, '='), 'base64'), 'UTF8')::jsonb ->> 'alg' AS t4_alg,
 	pg_temp.try(:'t4') AS t4, pg_temp.try(:'t3') AS t3, pg_temp.try(:'t2') AS t2;
+
+-- steady state: the cache answers, no query per verification
+SELECT pg_temp.try(:'t4') AS t4_loads_the_cache;
+BEGIN;
+SELECT pg_stat_get_xact_numscans('pgapp.signing_keys'::regclass) AS scans_before \gset
+SELECT count(*) FILTER (WHERE pg_temp.try(:'t4') = 'ok') AS verified FROM generate_series(1, 100);
+SELECT pg_stat_get_xact_numscans('pgapp.signing_keys'::regclass) - :scans_before AS keyring_scans;
+COMMIT;
 
 -- no setting changes signing or verification: whatever a session SETs,
 -- alg none stays refused and the key decides the algorithm

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Build one libFuzzer target into .pgapp/build/fuzz_TARGET.
+#
+#   tests/fuzz/build.sh TARGET            build
+#   tests/fuzz/build.sh TARGET SECONDS    build, then fuzz for SECONDS over
+#                                         a scratch copy of the seed corpus
+#
+# Targets (add yours to the case below):
+#   token   JWS compact split + strict base64url (extension/src/base64url.c)
+#
+# Needs clang with libFuzzer (Debian: clang).  Outputs, scratch corpora and
+# crash files stay under .pgapp/build/, never in the source tree; copy a
+# new interesting input into tests/fuzz/corpus/TARGET/ by hand.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+target=${1:?usage: tests/fuzz/build.sh TARGET [SECONDS]}
+seconds=${2:-}
+out=$root/.pgapp/build
+CC=${CC:-clang}
+flags=(-g -O1 -fno-omit-frame-pointer
+	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+	-Wall -Wextra -Werror)
+
+case "$target" in
+token)
+	srcs=("$root/tests/fuzz/fuzz_token.c" "$root/extension/src/base64url.c")
+	flags+=(-DPGAPP_STANDALONE -I"$root/extension/src")
+	;;
+*)
+	echo "build.sh: unknown fuzz target: $target" >&2
+	exit 2
+	;;
+esac
+
+mkdir -p "$out"
+"$CC" "${flags[@]}" -o "$out/fuzz_$target" "${srcs[@]}"
+echo "$out/fuzz_$target"
+
+if [ -n "$seconds" ]; then
+	work=$out/fuzz-$target
+	rm -rf "$work"
+	mkdir -p "$work/corpus" "$work/artifacts"
+	if [ -d "$root/tests/fuzz/corpus/$target" ]; then
+		cp -a "$root/tests/fuzz/corpus/$target/." "$work/corpus/"
+	fi
+	"$out/fuzz_$target" -max_total_time="$seconds" -max_len=12000 \
+		-artifact_prefix="$work/artifacts/" "$work/corpus"
+fi

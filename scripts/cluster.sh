@@ -34,7 +34,7 @@ stage_dir() {
 	if [ -n "${PGAPP_STAGE:-}" ]; then
 		echo "$PGAPP_STAGE"
 	elif chroot_mode; then
-		echo "$(realpath -m "$PGAPP_ROOT/.pgapp")/chroot-$PG"
+		realpath -m "$PGAPP_ROOT/.pgapp/chroot-$PG"
 	else
 		echo "$PGAPP_ROOT/.pgapp/stage-$PG"
 	fi

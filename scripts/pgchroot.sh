@@ -29,7 +29,7 @@ chroot_root() {
 	local major=$1
 	[ -n "${SUITE[$major]:-}" ] || die "no chroot recipe for PostgreSQL $major (known: ${!SUITE[*]})"
 	mkdir -p "$PGAPP_ROOT/.pgapp"
-	echo "$(realpath "$PGAPP_ROOT/.pgapp")/chroot-$major"
+	realpath -m "$PGAPP_ROOT/.pgapp/chroot-$major"
 }
 
 need_root() {
@@ -114,6 +114,9 @@ cmd_ensure() {
 	root=$(chroot_root "$major")
 	suite=${SUITE[$major]}
 	pkgs="postgresql-$major postgresql-server-dev-$major build-essential libssl-dev"
+	# One creator at a time (two test runs, or a run and a prefetch).
+	exec 9>"$root.lock"
+	flock 9
 	if [ "$(cat "$root/.pgapp-ready" 2>/dev/null)" != "$pkgs" ]; then
 		trap 'umount_under "'"$root"'"' EXIT
 		trap 'exit 130' INT TERM

@@ -40,8 +40,9 @@ cmd_serve() {
 	"$PGAPP_ROOT/scripts/cluster.sh" stage >/dev/null
 	make -s -C "$PGAPP_ROOT/gateway" >&2
 
-	local workdir dir
+	local workdir
 	workdir=$("$PGAPP_ROOT/scripts/cluster.sh" workdir)
+	# Globals: the EXIT trap needs them after the function is gone.
 	dir=$workdir/run
 	mkdir -p "$workdir"
 	gateway_pid=

@@ -1150,7 +1150,12 @@ dispatch(PG_FUNCTION_ARGS)
 
 	if (!PG_ARGISNULL(0))
 		route = DispatchFindRoute(PG_GETARG_INT32(0));
-	if (route == NULL || !DispatchPathMatches(route, req.path))
+	if (route == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_PGAPP_UNKNOWN_ROUTE),
+				 errmsg("unknown route"),
+				 errhint("The route catalog changed; the gateway reloads it.")));
+	if (!DispatchPathMatches(route, req.path))
 		DispatchRespond(&res, 404, "Not Found");
 	if (res.status == 0)
 		DispatchAuthenticate(route, &req, &res);

@@ -21,6 +21,7 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "storage/ipc.h"
 #include "storage/proc.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
@@ -122,11 +123,40 @@ IdentitySubXactCallback(SubXactEvent event, SubTransactionId mySubid,
 	}
 }
 
+/*
+ * A psql caller's failed login aborts its transaction, and the caller may
+ * disconnect right away: write what is still queued before the backend
+ * exits, in a transaction of its own, as PostgreSQL does for temporary
+ * tables (RemoveTempRelationsCallback).
+ */
+static void
+IdentityExitCallback(int code, Datum arg)
+{
+	if (traces == NULL || !OidIsValid(MyDatabaseId))
+		return;
+	AbortOutOfAnyTransaction();
+	StartTransactionCommand();
+	PG_TRY();
+	{
+		IdentityApplyTraces();
+		CommitTransactionCommand();
+	}
+	PG_CATCH();
+	{
+		EmitErrorReport();
+		FlushErrorState();
+		AbortOutOfAnyTransaction();
+		traces = NULL;
+	}
+	PG_END_TRY();
+}
+
 void
 IdentityInit(void)
 {
 	RegisterXactCallback(IdentityXactCallback, NULL);
 	RegisterSubXactCallback(IdentitySubXactCallback, NULL);
+	before_shmem_exit(IdentityExitCallback, (Datum) 0);
 }
 
 Oid

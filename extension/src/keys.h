@@ -4,7 +4,7 @@
  *
  * The cache is loaded once per backend and reloaded only after a change
  * to pgapp.signing_keys (a statement trigger sends a relcache
- * invalidation, see keys_invalidate()), so verifying a token costs no
+ * invalidation, see pgapp.relcache_invalidate()), so verifying a token costs no
  * query in the steady state.  Time-based retirement (retired_at in the
  * future) is evaluated at each lookup, never frozen in the cache.
  */

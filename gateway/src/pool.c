@@ -44,6 +44,19 @@ struct slot
 	enum slot_state state;
 };
 
+/*
+ * A request waiting for a connection.  Waiters queue in arrival order and
+ * a released connection is handed to the oldest one directly, so under
+ * load no request starves past its wait while later ones are served.
+ */
+struct waiter
+{
+	pthread_cond_t cond;
+	int slot;					/* handed over: >= 0 */
+	bool gave_up;				/* the pool died: stop waiting */
+	struct waiter *next;
+};
+
 struct pool
 {
 	const char *url;
@@ -51,7 +64,7 @@ struct pool
 	struct slot *slots;
 	int n_up;					/* idle + busy */
 	pthread_mutex_t lock;
-	pthread_cond_t freed;		/* a slot became idle (or the pool died) */
+	struct waiter *queue_head, *queue_tail;
 	pthread_cond_t wake;		/* a slot went down, or stop */
 	pthread_t reconnector, listener;
 	bool threads_started;
@@ -177,6 +190,56 @@ find_slot(struct pool *p, enum slot_state state)
 	return -1;
 }
 
+/* Called with the lock held: give slot i to the oldest waiter, if any. */
+static bool
+hand_to_waiter(struct pool *p, int i)
+{
+	struct waiter *w = p->queue_head;
+
+	if (w == NULL)
+		return false;
+	p->queue_head = w->next;
+	if (p->queue_head == NULL)
+		p->queue_tail = NULL;
+	w->next = NULL;
+	w->slot = i;
+	p->slots[i].state = SLOT_BUSY;
+	pthread_cond_signal(&w->cond);
+	return true;
+}
+
+/* Called with the lock held: every waiter gives up (no connection). */
+static void
+fail_waiters(struct pool *p)
+{
+	for (struct waiter *w = p->queue_head, *next; w != NULL; w = next)
+	{
+		next = w->next;
+		w->next = NULL;
+		w->gave_up = true;
+		pthread_cond_signal(&w->cond);
+	}
+	p->queue_head = p->queue_tail = NULL;
+}
+
+static void
+dequeue(struct pool *p, struct waiter *me)
+{
+	struct waiter **link = &p->queue_head, *prev = NULL;
+
+	while (*link != NULL && *link != me)
+	{
+		prev = *link;
+		link = &(*link)->next;
+	}
+	if (*link == NULL)
+		return;
+	*link = me->next;
+	if (p->queue_tail == me)
+		p->queue_tail = prev;
+	me->next = NULL;
+}
+
 static void *
 reconnector_main(void *arg)
 {
@@ -203,6 +266,8 @@ reconnector_main(void *arg)
 		conn = pool_connect(p, err, sizeof(err));
 		if (conn == NULL)
 		{
+			if (atomic_load(&p->fatal_set))
+				break;			/* main reports it and exits */
 			if (!was_failing)
 				log_msg(LOG_WARN, "database: cannot connect: %s", err);
 			was_failing = true;
@@ -214,7 +279,7 @@ reconnector_main(void *arg)
 		p->slots[down].conn = conn;
 		p->slots[down].state = SLOT_IDLE;
 		p->n_up++;
-		pthread_cond_broadcast(&p->freed);
+		hand_to_waiter(p, down);
 		pthread_mutex_unlock(&p->lock);
 		if (was_failing)
 			log_msg(LOG_INFO, "database: connected again");
@@ -284,6 +349,8 @@ listener_main(void *arg)
 
 		if (conn == NULL)
 		{
+			if (atomic_load(&p->fatal_set))
+				break;
 			sleep_ms(p, backoff);
 			backoff = next_backoff(backoff);
 			continue;
@@ -325,7 +392,6 @@ pool_create(const char *database_url, int size)
 	p->url = database_url;
 	p->size = size;
 	pthread_mutex_init(&p->lock, NULL);
-	pthread_cond_init(&p->freed, NULL);
 	pthread_cond_init(&p->wake, NULL);
 	return p;
 }
@@ -351,7 +417,7 @@ pool_stop(struct pool *p)
 	pthread_mutex_lock(&p->lock);
 	atomic_store(&p->stopping, true);
 	pthread_cond_broadcast(&p->wake);
-	pthread_cond_broadcast(&p->freed);
+	fail_waiters(p);
 	pthread_mutex_unlock(&p->lock);
 	if (p->threads_started)
 	{
@@ -362,7 +428,6 @@ pool_stop(struct pool *p)
 		PQfinish(p->slots[i].conn);
 	free(p->slots);
 	pthread_mutex_destroy(&p->lock);
-	pthread_cond_destroy(&p->freed);
 	pthread_cond_destroy(&p->wake);
 	free(p);
 }
@@ -396,7 +461,7 @@ slot_down(struct pool *p, int i)
 	p->n_up--;
 	pthread_cond_signal(&p->wake);
 	if (p->n_up == 0)
-		pthread_cond_broadcast(&p->freed);	/* waiters: give up now */
+		fail_waiters(p);		/* nothing will be freed: answer 503 now */
 }
 
 static int
@@ -429,30 +494,47 @@ static int
 pool_acquire(struct pool *p, int wait_ms)
 {
 	struct timespec deadline;
+	struct waiter me;
 	int i = -1;
 
 	deadline_after(&deadline, wait_ms);
+	pthread_cond_init(&me.cond, NULL);
 	pthread_mutex_lock(&p->lock);
 	while (!atomic_load(&p->stopping) && p->n_up > 0)
 	{
-		i = find_slot(p, SLOT_IDLE);
+		/* queue-jumping is only allowed when nobody is queued */
+		i = p->queue_head == NULL ? find_slot(p, SLOT_IDLE) : -1;
 		if (i >= 0)
+			p->slots[i].state = SLOT_BUSY;
+		else
 		{
-			if (slot_alive(p->slots[i].conn))
+			int rc = 0;
+
+			me.slot = -1;
+			me.gave_up = false;
+			me.next = NULL;
+			if (p->queue_tail != NULL)
+				p->queue_tail->next = &me;
+			else
+				p->queue_head = &me;
+			p->queue_tail = &me;
+			while (me.slot < 0 && !me.gave_up && rc != ETIMEDOUT)
+				rc = pthread_cond_timedwait(&me.cond, &p->lock, &deadline);
+			if (me.slot < 0)
 			{
-				p->slots[i].state = SLOT_BUSY;
+				dequeue(p, &me);
 				break;
 			}
-			log_msg(LOG_WARN, "database: pooled connection lost");
-			slot_down(p, i);
-			i = -1;
-			continue;
+			i = me.slot;
 		}
-		if (pthread_cond_timedwait(&p->freed, &p->lock, &deadline) ==
-			ETIMEDOUT)
+		if (slot_alive(p->slots[i].conn))
 			break;
+		log_msg(LOG_WARN, "database: pooled connection lost");
+		slot_down(p, i);
+		i = -1;
 	}
 	pthread_mutex_unlock(&p->lock);
+	pthread_cond_destroy(&me.cond);
 	return i;
 }
 
@@ -462,11 +544,8 @@ pool_release(struct pool *p, int i, bool broken)
 	pthread_mutex_lock(&p->lock);
 	if (broken)
 		slot_down(p, i);
-	else
-	{
+	else if (!hand_to_waiter(p, i))
 		p->slots[i].state = SLOT_IDLE;
-		pthread_cond_signal(&p->freed);
-	}
 	pthread_mutex_unlock(&p->lock);
 }
 

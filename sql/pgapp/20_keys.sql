@@ -190,7 +190,7 @@ AS 'MODULE_PATHNAME', 'jwt_hmac';
 COMMENT ON FUNCTION pgapp.jwt_hmac(text, bytea, text) IS 'base64url(HMAC(key, data)): the signature core of jwt_sign/jwt_verify, for tests against published vectors';
 
 -- SPEC §7: nothing here is for PUBLIC; the one grant back is above.
-REVOKE EXECUTE ON FUNCTION pgapp.keys_invalidate(), pgapp.key_check(bytea, text),
+REVOKE EXECUTE ON FUNCTION pgapp.key_check(bytea, text),
 	pgapp.key_import(bytea, text, text),
 	pgapp.key_add(text, text), pgapp.key_retire(text), pgapp.key_apply(text, text),
 	api.jwt_verify(text), pgapp.jwt_sign(jsonb), pgapp.jwt_hmac(text, bytea, text)

@@ -31,12 +31,22 @@ def project(tmp_path_factory):
     return d
 
 
+# Compose reads these from the environment before .env: keep the test
+# run's own (scripts/test.sh exports some) out of the interpolation.
+SPEC_VARIABLES = APP_VARIABLES | {
+    "POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB", "GATEWAY_DB_USER", "GATEWAY_DB_PASSWORD",
+    "SECRET_KEY", "ALGORITHM", "ACCESS_TOKEN_EXPIRE_MINUTES", "FIRST_SUPERUSER",
+    "FIRST_SUPERUSER_PASSWORD", "BCRYPT_COST", "FRONTEND_HOST", "PROJECT_NAME", "PG_MAJOR",
+    "PGAPP_VERSION"}
+
+
 def config(project, *files, env=None):
     args = compose_bin()
     for f in files:
         args += ["-f", f]
+    base = {k: v for k, v in os.environ.items() if k not in SPEC_VARIABLES}
     proc = subprocess.run(args + ["config"], cwd=project, capture_output=True, text=True,
-                          env={**os.environ, **(env or {})})
+                          env={**base, **(env or {})})
     assert proc.returncode == 0, proc.stderr
     return yaml.safe_load(proc.stdout)
 

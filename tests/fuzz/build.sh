@@ -7,6 +7,8 @@
 #
 # Targets (add yours to the case below):
 #   token   JWS compact split + strict base64url (extension/src/base64url.c)
+#   route   request-to-route mapping and strict unescape (gateway, built
+#           by its Makefile's fuzz target)
 #
 # Needs clang with libFuzzer (Debian: clang).  Outputs, scratch corpora and
 # crash files stay under .pgapp/build/, never in the source tree; copy a
@@ -26,6 +28,10 @@ token)
 	srcs=("$root/tests/fuzz/fuzz_token.c" "$root/extension/src/base64url.c")
 	flags+=(-DPGAPP_STANDALONE -I"$root/extension/src")
 	;;
+route)
+	make -s -C "$root/gateway" fuzz >&2
+	srcs=()
+	;;
 *)
 	echo "build.sh: unknown fuzz target: $target" >&2
 	exit 2
@@ -33,7 +39,7 @@ token)
 esac
 
 mkdir -p "$out"
-"$CC" "${flags[@]}" -o "$out/fuzz_$target" "${srcs[@]}"
+[ ${#srcs[@]} -eq 0 ] || "$CC" "${flags[@]}" -o "$out/fuzz_$target" "${srcs[@]}"
 echo "$out/fuzz_$target"
 
 if [ -n "$seconds" ]; then

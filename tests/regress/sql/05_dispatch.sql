@@ -12,7 +12,9 @@ SELECT * FROM pg_temp.d('GET', '/api/v1/utils/health-check', '/api/v1/utils/heal
 SELECT * FROM pg_temp.d('GET', '/api/v1/utils/health-check', '/api/v1/utils/health-check');
 -- an unknown route id, a path that does not match the route
 SELECT * FROM api.dispatch(-1, '/x', NULL, NULL, NULL, NULL, NULL);
+\echo :LAST_ERROR_SQLSTATE
 SELECT * FROM api.dispatch(NULL, '/x', NULL, NULL, NULL, NULL, NULL);
+\echo :LAST_ERROR_SQLSTATE
 SELECT * FROM pg_temp.d('GET', '/api/v1/utils/health-check', '/api/v1/utils/other');
 
 -- authentication comes before validation

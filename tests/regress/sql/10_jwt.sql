@@ -205,7 +205,7 @@ INSERT INTO cases (name, token) VALUES
 ('huge token', repeat('A', 100000) || '.A.A'),
 ('tampered signature', (SELECT overlay(t PLACING CASE substr(t, length(t) - 20, 1) WHEN 'A' THEN 'B' ELSE 'A' END
 	FROM length(t) - 20 FOR 1) FROM (SELECT pg_temp.tok(:'h256', :'p', pg_temp.key('hs256')) AS t) x)),
-('truncated signature', left(pg_temp.tok(:'h256', :'p', pg_temp.key('hs256')), -4)),
+('truncated signature', left(pg_temp.tok(:'h256', :'p', pg_temp.key('hs256')), -3)),
 ('extended signature', pg_temp.tok(:'h256', :'p', pg_temp.key('hs256')) || 'AAAA'),
 ('tampered payload', split_part(pg_temp.tok(:'h256', :'p', pg_temp.key('hs256')), '.', 1) || '.'
 	|| pg_temp.b64u(convert_to(format('{"sub":"admin","exp":%s}', :now + 3600), 'UTF8')) || '.'

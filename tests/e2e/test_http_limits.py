@@ -1,0 +1,261 @@
+"""HTTP hardening (SPEC §8) with raw sockets, against a gateway of our own
+with a small body limit and known CORS origins."""
+import time
+
+import pytest
+import requests
+
+from gateway_harness import Gateway, raw_request, read_response
+
+ORIGIN = "http://localhost:5173"
+OTHER_ORIGIN = "https://app.example.com"
+EVIL = "https://evil.example.com"
+LIMIT = 1024
+
+
+@pytest.fixture(scope="module")
+def gw():
+    g = Gateway(BACKEND_CORS_ORIGINS=f'["{ORIGIN}","{OTHER_ORIGIN}/"]',
+                MAX_BODY_BYTES=LIMIT, TRUSTED_PROXIES="127.0.0.1,::1")
+    g.start()
+    yield g
+    assert g.stop() == 0
+
+
+def req(gw, head, body=b""):
+    return raw_request(gw.port, head.encode("latin-1") + body)
+
+
+def assert_cors(headers, origin=ORIGIN):
+    assert headers.get("access-control-allow-origin") == origin
+    assert headers.get("access-control-allow-credentials") == "true"
+    assert "origin" in headers.get("vary", "").lower()
+
+
+# ---- CORS ----
+
+def test_cors_allowed_origin(gw):
+    r = requests.get(gw.url + "/api/v1/utils/health-check/", headers={"Origin": ORIGIN}, timeout=10)
+    assert r.status_code == 200
+    assert_cors({k.lower(): v for k, v in r.headers.items()})
+
+
+def test_cors_origin_listed_with_trailing_slash(gw):
+    r = requests.get(gw.url + "/live", headers={"Origin": OTHER_ORIGIN}, timeout=10)
+    assert r.headers.get("Access-Control-Allow-Origin") == OTHER_ORIGIN
+
+
+def test_cors_disallowed_origin_gets_nothing(gw):
+    r = requests.get(gw.url + "/api/v1/utils/health-check/", headers={"Origin": EVIL}, timeout=10)
+    assert r.status_code == 200
+    assert "Access-Control-Allow-Origin" not in r.headers
+    assert "Access-Control-Allow-Credentials" not in r.headers
+
+
+def test_cors_preflight(gw):
+    r = requests.options(gw.url + "/api/v1/items/", timeout=10, headers={
+        "Origin": ORIGIN, "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization, content-type"})
+    assert r.status_code == 200
+    h = {k.lower(): v for k, v in r.headers.items()}
+    assert_cors(h)
+    methods = {m.strip() for m in h["access-control-allow-methods"].split(",")}
+    assert {"GET", "POST", "PUT", "PATCH", "DELETE"} <= methods
+    allowed = {m.strip().lower() for m in h["access-control-allow-headers"].split(",")}
+    assert {"authorization", "content-type"} <= allowed
+    assert h["access-control-max-age"] == "600"
+
+
+def test_cors_preflight_disallowed_origin(gw):
+    r = requests.options(gw.url + "/api/v1/items/", timeout=10, headers={
+        "Origin": EVIL, "Access-Control-Request-Method": "POST"})
+    assert r.status_code == 400
+    assert "Access-Control-Allow-Origin" not in r.headers
+
+
+@pytest.mark.parametrize("method,path,status", [
+    ("GET", "/api/v1/nope", 404),
+    ("DELETE", "/api/v1/utils/health-check/", 405),
+    ("GET", "/api/v1/items/", 401),
+])
+def test_cors_on_errors(gw, method, path, status):
+    r = requests.request(method, gw.url + path, headers={"Origin": ORIGIN}, timeout=10)
+    assert r.status_code == status
+    assert r.headers.get("Access-Control-Allow-Origin") == ORIGIN
+
+
+def test_cors_on_413(gw):
+    status, h, body = req(gw, "POST /api/v1/items/ HTTP/1.1\r\nHost: x\r\n"
+                              f"Origin: {ORIGIN}\r\nContent-Type: application/json\r\n"
+                              f"Content-Length: {LIMIT + 1}\r\n\r\n")
+    assert status == 413
+    assert_cors(h)
+
+
+# ---- body limits ----
+
+def test_413_by_content_length_before_reading(gw):
+    t0 = time.monotonic()
+    status, h, body = req(gw, "POST /api/v1/items/ HTTP/1.1\r\nHost: x\r\n"
+                              "Content-Type: application/json\r\nContent-Length: 100000000\r\n\r\n")
+    assert status == 413
+    assert body == b'{"detail":"Request Entity Too Large"}'
+    assert h["content-type"].startswith("application/json")
+    assert time.monotonic() - t0 < 3
+
+
+def test_body_at_the_limit_is_accepted(gw):
+    body = b'{"title":"' + b"a" * (LIMIT - 12) + b'"}'
+    assert len(body) == LIMIT
+    status, _, _ = req(gw, "POST /api/v1/items/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                           f"Content-Type: application/json\r\nContent-Length: {LIMIT}\r\n\r\n", body)
+    assert status == 401     # reached the extension: auth comes first
+
+
+def test_413_chunked(gw):
+    chunk = b"a" * 512
+    data = b"".join(b"200\r\n" + chunk + b"\r\n" for _ in range(4)) + b"0\r\n\r\n"
+    status, h, body = req(gw, "POST /api/v1/items/ HTTP/1.1\r\nHost: x\r\n"
+                              f"Origin: {ORIGIN}\r\n"
+                              "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n", data)
+    assert status == 413
+    assert body == b'{"detail":"Request Entity Too Large"}'
+    assert_cors(h)
+
+
+def test_small_chunked_body_is_accepted(gw):
+    data = b"2\r\n{}\r\n0\r\n\r\n"
+    status, _, _ = req(gw, "POST /api/v1/items/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                           "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n", data)
+    assert status == 401
+
+
+# ---- request line and header limits ----
+
+def test_414_long_request_line(gw):
+    status, h, body = req(gw, "GET /api/v1/" + "a" * 9000 + f" HTTP/1.1\r\nHost: x\r\nOrigin: {ORIGIN}\r\n\r\n")
+    assert status == 414
+    assert body.startswith(b'{"detail"')
+    assert_cors(h)
+
+
+def test_request_line_under_8k_is_fine(gw):
+    status, _, _ = req(gw, "GET /api/v1/" + "a" * 7000 + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert status == 404
+
+
+def test_431_headers_too_large_is_json(gw):
+    headers = "".join(f"X-Filler-{i}: {'b' * 1000}\r\n" for i in range(40))
+    status, h, body = req(gw, f"GET /live HTTP/1.1\r\nHost: x\r\nOrigin: {ORIGIN}\r\n{headers}\r\n")
+    assert status == 431
+    assert body.startswith(b'{"detail"')
+    assert h["content-type"].startswith("application/json")
+    assert_cors(h)
+
+
+def test_headers_under_32k_are_fine(gw):
+    headers = "".join(f"X-Filler-{i}: {'b' * 1000}\r\n" for i in range(25))
+    status, _, _ = req(gw, f"GET /live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{headers}\r\n")
+    assert status == 200
+
+
+# ---- framing ----
+
+def bad_framing(gw, headers, body=b"{}"):
+    status, h, payload = req(gw, "POST /api/v1/items/ HTTP/1.1\r\nHost: x\r\n"
+                                 "Content-Type: application/json\r\n" + headers + "\r\n", body)
+    return status, h, payload
+
+
+def test_cl_and_te_together_is_400_close(gw):
+    status, h, body = bad_framing(gw, "Content-Length: 2\r\nTransfer-Encoding: chunked\r\n",
+                                  b"2\r\n{}\r\n0\r\n\r\n")
+    assert status == 400
+    assert h.get("connection", "").lower() == "close"
+    assert body.startswith(b"{")
+
+
+def test_duplicate_content_length_is_400(gw):
+    status, h, _ = bad_framing(gw, "Content-Length: 2\r\nContent-Length: 2\r\n")
+    assert status == 400
+    assert h.get("connection", "").lower() == "close"
+
+
+def test_conflicting_content_length_is_400(gw):
+    status, _, _ = bad_framing(gw, "Content-Length: 2\r\nContent-Length: 5\r\n")
+    assert status == 400
+
+
+def test_transfer_encoding_gzip_is_400_not_a_hang(gw):
+    t0 = time.monotonic()
+    status, h, _ = bad_framing(gw, "Transfer-Encoding: gzip\r\n")
+    assert status == 400
+    assert time.monotonic() - t0 < 3
+
+
+def test_transfer_encoding_list_is_400(gw):
+    status, _, _ = bad_framing(gw, "Transfer-Encoding: gzip, chunked\r\n",
+                               b"2\r\n{}\r\n0\r\n\r\n")
+    assert status == 400
+
+
+def test_invalid_content_length_is_400(gw):
+    status, _, _ = bad_framing(gw, "Content-Length: 2x\r\n")
+    assert status == 400
+
+
+def test_connection_close_after_400_framing(gw):
+    import socket
+    with socket.create_connection(("127.0.0.1", gw.port), timeout=5) as s:
+        s.sendall(b"POST /api/v1/items/ HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
+                  b"Content-Length: 2\r\n\r\n{}GET /live HTTP/1.1\r\nHost: x\r\n\r\n")
+        status, _, _ = read_response(s)
+        assert status == 400
+        # the smuggled second request is never answered
+        s.settimeout(3)
+        rest = b""
+        try:
+            while True:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                rest += chunk
+        except OSError:
+            pass
+        assert b"HTTP/1.1 200" not in rest
+
+
+def test_nul_in_body_is_400(gw):
+    status, _, _ = req(gw, "POST /api/v1/items/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                           "Content-Type: application/json\r\nContent-Length: 4\r\n\r\n", b'{"\x00}')
+    assert status == 400
+
+
+# ---- client address ----
+
+def test_forwarded_for_from_trusted_proxy(gw):
+    r = requests.get(gw.url + "/live", headers={"X-Forwarded-For": "6.6.6.6, 203.0.113.7"}, timeout=10)
+    assert gw.client_of(r.headers["X-Request-Id"]) == "203.0.113.7"
+
+
+def test_forwarded_for_ipv6(gw):
+    r = requests.get(gw.url + "/live", headers={"X-Forwarded-For": "2001:DB8::0:1"}, timeout=10)
+    assert gw.client_of(r.headers["X-Request-Id"]) == "2001:db8::1"
+
+
+def test_forwarded_for_ignored_from_untrusted_peer():
+    with Gateway(TRUSTED_PROXIES="10.0.0.0/8") as g:
+        r = requests.get(g.url + "/live", headers={"X-Forwarded-For": "203.0.113.7"}, timeout=10)
+        assert g.client_of(r.headers["X-Request-Id"]) == "127.0.0.1"
+
+
+def test_control_bytes_never_reach_the_log(gw):
+    status, h, _ = req(gw, "GET /api/v1/x%1b%5b31m HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert status == 400
+    line = gw.access_line(h["x-request-id"])
+    deadline = time.monotonic() + 3
+    while line is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+        line = gw.access_line(h["x-request-id"])
+    assert line is not None
+    assert "\x1b" not in line

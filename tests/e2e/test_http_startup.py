@@ -1,0 +1,88 @@
+"""Start-up refusals (exit 2, one line on stderr) and start-up before the
+database is reachable."""
+import os
+import time
+import urllib.parse
+import uuid
+
+import pytest
+import requests
+
+from gateway_harness import Gateway, base_env, free_port, gateway_database_url, run_until_exit
+
+
+def refused(env):
+    code, err = run_until_exit(env)
+    lines = [l for l in err.splitlines() if l.strip()]
+    return code, lines
+
+
+def test_secret_key_in_environment_is_refused():
+    code, lines = refused(base_env(SECRET_KEY="x" * 40))
+    assert code == 2
+    assert len(lines) == 1 and "SECRET_KEY" in lines[0]
+
+
+def test_missing_database_url_is_refused():
+    code, lines = refused(base_env(DATABASE_URL=None))
+    assert code == 2
+    assert len(lines) == 1 and "DATABASE_URL" in lines[0]
+
+
+@pytest.mark.parametrize("name,value", [
+    ("PORT", "eighty"), ("PORT", "70000"), ("GATEWAY_WORKERS", "0"),
+    ("MAX_BODY_BYTES", "-5"), ("GATEWAY_LISTEN", "not-an-ip"),
+    ("TRUSTED_PROXIES", "10.0.0.0/40"), ("BACKEND_CORS_ORIGINS", "nope"),
+    ("GATEWAY_CONN_TIMEOUT", "0"), ("GATEWAY_POOL_WAIT_MS", "soon"),
+])
+def test_bad_value_is_refused_with_one_line(name, value):
+    code, lines = refused(base_env(**{name: value}))
+    assert code == 2
+    assert len(lines) == 1 and name in lines[0]
+
+
+def with_user(url, user, password):
+    p = urllib.parse.urlsplit(url)
+    host = p.hostname + (f":{p.port}" if p.port else "")
+    netloc = f"{urllib.parse.quote(user)}:{urllib.parse.quote(password)}@{host}"
+    return urllib.parse.urlunsplit((p.scheme, netloc, p.path, p.query, p.fragment))
+
+
+@pytest.mark.parametrize("attr", ["SUPERUSER", "BYPASSRLS"])
+def test_privileged_role_is_refused(dba_sql, attr):
+    role = f"gw_test_{attr.lower()}_{uuid.uuid4().hex[:8]}"
+    password = uuid.uuid4().hex
+    dba_sql(f"CREATE ROLE {role} LOGIN {attr} PASSWORD :'pw'", variables={"pw": password})
+    try:
+        url = with_user(gateway_database_url(), role, password)
+        code, lines = refused(base_env(DATABASE_URL=url))
+        assert code == 2
+        # the check runs once connected, after start-up log lines
+        assert "superuser or has BYPASSRLS" in lines[-1]
+        assert sum("BYPASSRLS" in l for l in lines) == 1
+    finally:
+        dba_sql(f"DROP ROLE {role}")
+
+
+def test_starts_before_the_database_and_waits():
+    # a port where nothing listens: the gateway serves /live, /ready is 503
+    dead = free_port()
+    p = urllib.parse.urlsplit(gateway_database_url())
+    netloc = p.netloc.rsplit("@", 1)
+    host = f"127.0.0.1:{dead}"
+    url = urllib.parse.urlunsplit((p.scheme, (netloc[0] + "@" if len(netloc) == 2 else "") + host,
+                                   p.path, p.query, p.fragment))
+    g = Gateway(DATABASE_URL=url)
+    g.start(wait_ready=False)
+    try:
+        assert requests.get(g.url + "/live", timeout=5).status_code == 200
+        t0 = time.monotonic()
+        r = requests.get(g.url + "/ready", timeout=5)
+        assert r.status_code == 503
+        r = requests.get(g.url + "/api/v1/utils/health-check/", timeout=5)
+        assert r.status_code == 503
+        assert r.headers.get("Retry-After") == "1"
+        assert time.monotonic() - t0 < 1.0
+        assert g.proc.poll() is None
+    finally:
+        assert g.stop() == 0

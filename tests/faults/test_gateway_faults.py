@@ -1,0 +1,224 @@
+"""Gateway reliability (SPEC §9): database down and back, terminated
+backends, catalog reload on NOTIFY, pool exhaustion, graceful stop, idle
+and slow connections.
+
+Test routes are added with SQL alone, as a DBA would (api.routes:
+method, path, handler regprocedure, auth, params jsonb)."""
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+import urllib.parse
+import uuid
+
+import pytest
+import requests
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "e2e"))
+from gateway_harness import Gateway, gateway_database_url, is_closed  # noqa: E402
+
+from conftest import cluster, wait_for  # noqa: E402
+
+HEALTH = "/api/v1/utils/health-check/"
+SLEEP_PATH = "/api/v1/gwtest/sleep/{seconds}"
+
+
+def gateway_role():
+    return urllib.parse.urlsplit(gateway_database_url()).username
+
+
+@pytest.fixture(scope="module")
+def sleep_route(dba_sql):
+    """GET /api/v1/gwtest/sleep/{seconds}: sleeps, then {"slept": seconds}."""
+    role = gateway_role()
+    dba_sql(f"""
+        CREATE SCHEMA IF NOT EXISTS gwtest;
+        CREATE OR REPLACE FUNCTION gwtest.sleep(seconds float8) RETURNS jsonb
+            LANGUAGE sql VOLATILE AS $$
+            SELECT jsonb_build_object('slept', seconds) FROM pg_sleep(seconds) $$;
+        GRANT USAGE ON SCHEMA gwtest TO PUBLIC;
+        GRANT EXECUTE ON FUNCTION gwtest.sleep(float8) TO PUBLIC;
+        DELETE FROM api.routes WHERE path = '{SLEEP_PATH}';
+        INSERT INTO api.routes (method, path, handler, auth, params)
+        VALUES ('GET', '{SLEEP_PATH}', 'gwtest.sleep(float8)'::regprocedure, 'none',
+                '[{{"name": "seconds", "in": "path"}}]');
+    """)
+    yield "/api/v1/gwtest/sleep/"
+    dba_sql(f"DELETE FROM api.routes WHERE path = '{SLEEP_PATH}'; DROP SCHEMA gwtest CASCADE;")
+
+
+def wait_route(url, path, timeout=10.0):
+    return wait_for(lambda: requests.get(url + path, timeout=5).status_code == 200, timeout)
+
+
+# ---- the database goes away and comes back ----
+
+def test_database_stop_gives_503_fast_then_recovers(base_url):
+    assert requests.get(base_url + HEALTH, timeout=5).status_code == 200
+    cluster("stop", mode="immediate")
+    try:
+        for _ in range(5):
+            t0 = time.monotonic()
+            r = requests.get(base_url + HEALTH, timeout=5)
+            elapsed = time.monotonic() - t0
+            assert r.status_code == 503
+            assert r.json() == {"detail": "Service Unavailable"}
+            assert r.headers.get("Retry-After") == "1"
+            assert elapsed < 0.5
+        assert requests.get(base_url + "/ready", timeout=5).status_code == 503
+        assert requests.get(base_url + "/live", timeout=5).status_code == 200
+    finally:
+        cluster("start")
+    assert wait_route(base_url, HEALTH, timeout=15)
+    assert requests.get(base_url + "/ready", timeout=5).status_code == 200
+
+
+def test_terminated_backends_recover(base_url, dba_sql):
+    assert requests.get(base_url + HEALTH, timeout=5).status_code == 200
+    killed = dba_sql("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                     "WHERE usename = :'role'", variables={"role": gateway_role()})
+    assert int(killed) >= 1
+    assert wait_route(base_url, HEALTH, timeout=10)
+    # after recovery every request succeeds
+    for _ in range(10):
+        assert requests.get(base_url + HEALTH, timeout=5).status_code == 200
+
+
+def test_catalog_reloads_after_listener_terminated(base_url, dba_sql):
+    """The listener LISTENs again after a reconnect: a route added after
+    its backend was killed still appears."""
+    path = f"/api/v1/gwtest-{uuid.uuid4().hex[:8]}"
+    dba_sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = :'role'",
+            variables={"role": gateway_role()})
+    time.sleep(0.5)
+    try:
+        dba_sql(f"INSERT INTO api.routes (method, path, handler, auth, params) VALUES "
+                f"('GET', '{path}', (SELECT handler FROM api.routes WHERE method = 'GET' "
+                f"AND path = '/api/v1/utils/health-check'), 'none', '[]')")
+        assert wait_route(base_url, path, timeout=10)
+    finally:
+        dba_sql(f"DELETE FROM api.routes WHERE path = '{path}'")
+
+
+# ---- the catalog changes at run time ----
+
+def test_route_added_by_sql_is_served_without_restart(base_url, dba_sql, sleep_route):
+    r = requests.get(base_url + sleep_route + "0", timeout=10)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"slept": 0}
+
+
+def test_route_removed_by_sql_is_404(base_url, dba_sql):
+    path = f"/api/v1/gwtest-{uuid.uuid4().hex[:8]}"
+    dba_sql(f"INSERT INTO api.routes (method, path, handler, auth, params) VALUES "
+            f"('GET', '{path}', (SELECT handler FROM api.routes WHERE method = 'GET' "
+            f"AND path = '/api/v1/utils/health-check'), 'none', '[]')")
+    assert wait_route(base_url, path, timeout=10)
+    dba_sql(f"DELETE FROM api.routes WHERE path = '{path}'")
+    assert wait_for(lambda: requests.get(base_url + path, timeout=5).status_code == 404, 10)
+
+
+# ---- pool exhaustion ----
+
+def test_pool_saturation_answers_503_quickly(sleep_route):
+    with Gateway(GATEWAY_WORKERS=2, GATEWAY_POOL_WAIT_MS=300) as g:
+        results = []
+
+        def slow():
+            results.append(requests.get(g.url + sleep_route + "3", timeout=20).status_code)
+
+        threads = [threading.Thread(target=slow) for _ in range(2)]
+        for t in threads:
+            t.start()
+        time.sleep(0.8)          # both connections are now busy
+        t0 = time.monotonic()
+        r = requests.get(g.url + sleep_route + "0", timeout=10)
+        elapsed = time.monotonic() - t0
+        assert r.status_code == 503
+        assert r.headers.get("Retry-After") == "1"
+        assert 0.25 <= elapsed < 1.5
+        # the gateway itself still answers
+        assert requests.get(g.url + "/live", timeout=5).status_code == 200
+        for t in threads:
+            t.join()
+        assert results == [200, 200]
+        assert requests.get(g.url + sleep_route + "0", timeout=10).status_code == 200
+
+
+# ---- graceful stop ----
+
+def test_sigterm_drains_in_flight_requests(sleep_route):
+    g = Gateway(GATEWAY_DRAIN_SECONDS=10)
+    g.start()
+    results = []
+
+    def slow():
+        r = requests.get(g.url + sleep_route + "2", timeout=20)
+        results.append((r.status_code, r.json()))
+
+    t = threading.Thread(target=slow)
+    t.start()
+    time.sleep(0.7)
+    t0 = time.monotonic()
+    g.signal(signal.SIGTERM)
+    time.sleep(0.3)
+    # no new connections once stopping
+    with pytest.raises(requests.ConnectionError):
+        requests.get(g.url + "/live", timeout=2)
+    t.join()
+    assert results == [(200, {"slept": 2})]
+    assert g.wait(timeout=15) == 0
+    assert time.monotonic() - t0 < 10
+    g.stop()
+
+
+def test_sigterm_when_idle_exits_0_fast():
+    g = Gateway()
+    g.start()
+    t0 = time.monotonic()
+    g.signal(signal.SIGTERM)
+    assert g.wait(timeout=10) == 0
+    assert time.monotonic() - t0 < 3
+    g.stop()
+
+
+# ---- idle and slow clients ----
+
+def test_idle_connection_closed_after_timeout_others_served():
+    with Gateway(GATEWAY_CONN_TIMEOUT=2, GATEWAY_REQUEST_DEADLINE=30) as g:
+        idle = socket.create_connection(("127.0.0.1", g.port))
+        try:
+            assert not is_closed(idle, 1.0)           # not before the timeout
+            assert requests.get(g.url + "/live", timeout=5).status_code == 200
+            assert is_closed(idle, 4.0)               # closed soon after 2 s
+        finally:
+            idle.close()
+
+
+def test_slowloris_trickle_is_cut_off():
+    with Gateway(GATEWAY_CONN_TIMEOUT=3, GATEWAY_REQUEST_DEADLINE=4) as g:
+        s = socket.create_connection(("127.0.0.1", g.port))
+        s.sendall(b"GET /live HTTP/1.1\r\nHost: x\r\n")
+        t0 = time.monotonic()
+        cut_at = None
+        served_meanwhile = False
+        try:
+            # one header byte a second: never idle for the 3 s timeout
+            for i in range(12):
+                try:
+                    s.sendall(b"X")
+                except (BrokenPipeError, ConnectionResetError):
+                    cut_at = time.monotonic() - t0
+                    break
+                if is_closed(s, 1.0):
+                    cut_at = time.monotonic() - t0
+                    break
+                if not served_meanwhile:
+                    served_meanwhile = requests.get(g.url + "/live", timeout=5).status_code == 200
+        finally:
+            s.close()
+        assert served_meanwhile
+        assert cut_at is not None, "trickling client was never cut off"
+        assert 3.0 <= cut_at <= 7.0

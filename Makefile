@@ -2,7 +2,7 @@
 PG ?= 15
 export PG
 
-.PHONY: all run test bench soak fuzz psql extension gateway security-report clean
+.PHONY: all run test bench soak fuzz psql extension gateway security-report clean ci
 
 all: extension gateway
 
@@ -36,3 +36,7 @@ security-report:
 clean:
 	$(MAKE) -C extension clean PG_CONFIG=/usr/lib/postgresql/$(PG)/bin/pg_config
 	$(MAKE) -C gateway clean
+
+# What CI runs: make test on PostgreSQL 15, then 13 and 17 (chroots, root only).
+ci:
+	@.ci/run

@@ -11,6 +11,7 @@ packages=(
 	python3 python3-pytest python3-requests python3-jwt
 	clang llvm libclang-rt-14-dev
 	curl wrk debootstrap docker-compose
+	python3-matplotlib
 )
 
 missing=()

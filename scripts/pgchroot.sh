@@ -8,8 +8,9 @@
 #                                  the chroot's compiler and headers
 #   pgchroot.sh exec MAJOR CMD...  run CMD inside, as root
 #   pgchroot.sh pgexec MAJOR CMD...  run CMD inside, as the postgres user
-#   pgchroot.sh sweep DIR          unmount everything under DIR and kill the
-#                                  processes whose root or cwd is under DIR
+#   pgchroot.sh sweep DIR          kill the processes whose root, cwd or
+#                                  executable is under DIR, then unmount
+#                                  everything under DIR
 #
 # Paths are the same inside and outside: the chroot holds a relative
 # symlink at its own host path that leads back to its root, so a host path
@@ -57,7 +58,7 @@ ancestors() {
 	echo "$$"
 }
 
-# Kill the processes whose root or cwd is under $1.
+# Kill the processes whose root, cwd or executable is under $1.
 kill_under() {
 	local dir=$1 p target pids=() self
 	[ -d "$dir" ] || return 0
@@ -65,7 +66,8 @@ kill_under() {
 	self=" $(ancestors | tr '\n' ' ') "
 	for p in /proc/[0-9]*; do
 		[[ "$self" != *" ${p#/proc/} "* ]] || continue
-		for target in "$(readlink "$p/root" 2>/dev/null)" "$(readlink "$p/cwd" 2>/dev/null)"; do
+		for target in "$(readlink "$p/root" 2>/dev/null)" "$(readlink "$p/cwd" 2>/dev/null)" \
+			"$(readlink "$p/exe" 2>/dev/null)"; do
 			case "$target" in "$dir" | "$dir"/*) pids+=("${p#/proc/}"); break ;; esac
 		done
 	done

@@ -39,6 +39,7 @@
 #include "errcodes.h"
 #include "identity.h"
 #include "pgapp.h"
+#include "traces.h"
 
 typedef enum ParamSource
 {
@@ -1166,7 +1167,7 @@ dispatch(PG_FUNCTION_ARGS)
 		DispatchCall(route, &req, &res);
 
 	/* traces of a failed request (throttling, token reuse) are kept */
-	IdentityApplyTraces();
+	TracesApply();
 
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "api.dispatch must return a record");

@@ -9,10 +9,6 @@
  * a subtransaction is rolled back with it.  A session-scoped identity (psql
  * callers who ask for it) is re-checked once per transaction, so a logout
  * or a deleted user takes effect at once.
- *
- * Also here: the trace queue.  A failed login must stay recorded although
- * the request fails; handlers queue such traces with pgapp.trace() and the
- * dispatcher writes them after rolling back the handler's subtransaction.
  */
 #include "postgres.h"
 
@@ -21,7 +17,6 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
-#include "storage/ipc.h"
 #include "storage/proc.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
@@ -35,6 +30,7 @@
 #include "identity.h"
 #include "jwt.h"
 #include "pgapp.h"
+#include "traces.h"
 
 typedef struct IdentityState
 {
@@ -60,16 +56,6 @@ typedef struct SavedIdentity
 } SavedIdentity;
 
 static SavedIdentity *saved;	/* in TopTransactionContext */
-
-/* Traces queued for the dispatcher (TopMemoryContext, survive aborts) */
-typedef struct Trace
-{
-	char	   *kind;
-	char	   *payload;
-	struct Trace *next;
-} Trace;
-
-static Trace *traces;
 
 static SPIPlanPtr session_plan;
 
@@ -123,40 +109,11 @@ IdentitySubXactCallback(SubXactEvent event, SubTransactionId mySubid,
 	}
 }
 
-/*
- * A psql caller's failed login aborts its transaction, and the caller may
- * disconnect right away: write what is still queued before the backend
- * exits, in a transaction of its own, as PostgreSQL does for temporary
- * tables (RemoveTempRelationsCallback).
- */
-static void
-IdentityExitCallback(int code, Datum arg)
-{
-	if (traces == NULL || !OidIsValid(MyDatabaseId))
-		return;
-	AbortOutOfAnyTransaction();
-	StartTransactionCommand();
-	PG_TRY();
-	{
-		IdentityApplyTraces();
-		CommitTransactionCommand();
-	}
-	PG_CATCH();
-	{
-		EmitErrorReport();
-		FlushErrorState();
-		AbortOutOfAnyTransaction();
-		traces = NULL;
-	}
-	PG_END_TRY();
-}
-
 void
 IdentityInit(void)
 {
 	RegisterXactCallback(IdentityXactCallback, NULL);
 	RegisterSubXactCallback(IdentitySubXactCallback, NULL);
-	before_shmem_exit(IdentityExitCallback, (Datum) 0);
 }
 
 Oid
@@ -263,7 +220,7 @@ IdentityCheckSession(IdentityState *id)
 	}
 	args[0] = UUIDPGetDatum(&id->session_id);
 	args[1] = UUIDPGetDatum(&id->user_id);
-	if (SPI_execute_plan(session_plan, args, NULL, true, 1) != SPI_OK_SELECT)
+	if (SPI_execute_plan(session_plan, args, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "session check failed");
 	if (SPI_processed == 1)
 	{
@@ -364,6 +321,8 @@ authenticate(PG_FUNCTION_ARGS)
 				 errmsg("the gateway role cannot take a session identity"),
 				 errdetail("Pooled connections must not carry an identity from one request to the next.")));
 
+	/* a revocation left by this session's failed call must hold now */
+	TracesApply();
 	IdentityAuthenticate(VARDATA_ANY(token), VARSIZE_ANY_EXHDR(token), session);
 	result = palloc(sizeof(pg_uuid_t));
 	*result = current.user_id;
@@ -410,71 +369,5 @@ Datum
 logout_identity(PG_FUNCTION_ARGS)
 {
 	memset(&current, 0, sizeof(current));
-	PG_RETURN_VOID();
-}
-
-/* pgapp.trace(kind text, payload jsonb) returns void */
-PG_FUNCTION_INFO_V1(trace);
-Datum
-trace(PG_FUNCTION_ARGS)
-{
-	char	   *kind = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	Jsonb	   *payload = PG_GETARG_JSONB_P(1);
-	char	   *payload_text = JsonbToCString(NULL, &payload->root,
-											  VARSIZE(payload));
-	Trace	   *t;
-	Trace	  **tail;
-
-	t = MemoryContextAlloc(TopMemoryContext, sizeof(Trace));
-	t->kind = MemoryContextStrdup(TopMemoryContext, kind);
-	t->payload = MemoryContextStrdup(TopMemoryContext, payload_text);
-	t->next = NULL;
-	for (tail = &traces; *tail != NULL; tail = &(*tail)->next)
-		;
-	*tail = t;
-	PG_RETURN_VOID();
-}
-
-void
-IdentityApplyTraces(void)
-{
-	Oid			save_userid;
-	int			save_sec;
-	Oid			argtypes[2] = {TEXTOID, TEXTOID};
-
-	if (traces == NULL)
-		return;
-
-	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(IdentityOwnerOid(),
-						   save_sec | SECURITY_LOCAL_USERID_CHANGE);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	while (traces != NULL)
-	{
-		Trace	   *t = traces;
-		Datum		args[2];
-
-		/* unlink first: a trace that fails is not retried forever */
-		traces = t->next;
-		args[0] = CStringGetTextDatum(t->kind);
-		args[1] = CStringGetTextDatum(t->payload);
-		pfree(t->kind);
-		pfree(t->payload);
-		pfree(t);
-		if (SPI_execute_with_args("SELECT pgapp.trace_apply($1, $2::jsonb)",
-								  2, argtypes, args, NULL, false, 0) < 0)
-			elog(ERROR, "trace_apply failed");
-	}
-	SPI_finish();
-	SetUserIdAndSecContext(save_userid, save_sec);
-}
-
-/* pgapp.traces_flush() returns void */
-PG_FUNCTION_INFO_V1(traces_flush);
-Datum
-traces_flush(PG_FUNCTION_ARGS)
-{
-	IdentityApplyTraces();
 	PG_RETURN_VOID();
 }

@@ -21,10 +21,7 @@ extern void IdentityAuthenticate(const char *token, size_t len, bool session);
 extern bool IdentityCurrent(pg_uuid_t *user_id);
 extern bool IdentityIsSuperuser(void);
 
-/* Write the traces queued by pgapp.trace() (see ARCHITECTURE.md) */
-extern void IdentityApplyTraces(void);
-
-/* Run fn with the extension owner's privileges (for internal lookups) */
+/* The extension owner, whose privileges internal lookups run with */
 extern Oid	IdentityOwnerOid(void);
 
 #endif							/* PGAPP_IDENTITY_H */

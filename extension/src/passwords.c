@@ -19,6 +19,7 @@
 #include "fmgr.h"
 #include "utils/builtins.h"
 
+#include "base64url.h"
 #include "compat.h"
 #include "pgapp.h"
 
@@ -113,9 +114,8 @@ random_token(PG_FUNCTION_ARGS)
 {
 	int32		nbytes = PG_GETARG_INT32(0);
 	unsigned char buf[64];
-	char		out[128];
-	int			n,
-				i;
+	char		out[Base64UrlEncodedLength(64) + 1];
+	size_t		n;
 
 	if (nbytes < 16 || nbytes > 64)
 		ereport(ERROR,
@@ -125,11 +125,7 @@ random_token(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),
 				 errmsg("could not generate random bytes")));
-	n = pg_b64_encode((const char *) buf, nbytes, out, sizeof(out));
+	n = Base64UrlEncode(buf, nbytes, out);
 	OPENSSL_cleanse(buf, sizeof(buf));
-	while (n > 0 && out[n - 1] == '=')
-		n--;
-	for (i = 0; i < n; i++)
-		out[i] = out[i] == '+' ? '-' : out[i] == '/' ? '_' : out[i];
 	PG_RETURN_TEXT_P(cstring_to_text_with_len(out, n));
 }

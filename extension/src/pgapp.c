@@ -21,6 +21,7 @@ _PG_init(void)
 	KeysInit();
 	IdentityInit();
 	DispatchInit();
+	TracesInit();
 }
 
 /* api.version() returns text */

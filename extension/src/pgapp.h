@@ -7,5 +7,6 @@
 extern void KeysInit(void);
 extern void IdentityInit(void);
 extern void DispatchInit(void);
+extern void TracesInit(void);
 
 #endif							/* PGAPP_H */

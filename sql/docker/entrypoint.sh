@@ -19,7 +19,7 @@ if [ "${1:-}" != postgres ] && [ "${1#-}" = "${1:-}" ]; then
 	exec docker-entrypoint.sh "$@"
 fi
 
-marker=/tmp/pgapp-env-applied
+marker=${PGAPP_MARKER:-/tmp/pgapp-env-applied}
 rm -f "$marker"
 
 docker-entrypoint.sh "$@" &
@@ -30,10 +30,9 @@ for sig in TERM INT QUIT; do
 done
 
 apply_when_ready() {
-	local i
-	for i in $(seq 600); do
+	for _ in $(seq 600); do
 		kill -0 "$server" 2>/dev/null || return 0
-		if pg_isready -q -h 127.0.0.1 -p "${PGPORT:-5432}" -U "${POSTGRES_USER:-postgres}" -d postgres; then
+		if pg_isready -q -h "${PGAPP_READY_HOST:-127.0.0.1}" -p "${PGPORT:-5432}" -U "${POSTGRES_USER:-postgres}" -d postgres; then
 			if pgapp-apply-env; then
 				touch "$marker"
 				return 0

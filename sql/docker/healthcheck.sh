@@ -4,7 +4,7 @@
 set -euo pipefail
 user=${POSTGRES_USER:-postgres}
 db=${POSTGRES_DB:-$user}
-pg_isready -q -h 127.0.0.1 -p "${PGPORT:-5432}" -U "$user" -d "$db"
-[ -f /tmp/pgapp-env-applied ]
-[ "$(psql -X -At -h /var/run/postgresql -p "${PGPORT:-5432}" -U "$user" -d "$db" \
+pg_isready -q -h "${PGAPP_READY_HOST:-127.0.0.1}" -p "${PGPORT:-5432}" -U "$user" -d "$db"
+[ -f "${PGAPP_MARKER:-/tmp/pgapp-env-applied}" ]
+[ "$(psql -X -At -h "${PGHOST:-/var/run/postgresql}" -p "${PGPORT:-5432}" -U "$user" -d "$db" \
 	-c "SELECT count(*) FROM pg_extension WHERE extname = 'pgapp'")" = 1 ]

@@ -384,7 +384,7 @@ END
 $$;
 COMMENT ON FUNCTION pgapp.throttle_check(text, text) IS '429 with Retry-After while a login''s account or address is locked';
 
-CREATE FUNCTION pgapp.throttle_fail(email text, client text) RETURNS void
+CREATE FUNCTION pgapp.throttle_fail(email text, client text, n int) RETURNS void
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -393,9 +393,10 @@ DECLARE
 BEGIN
 	FOR k IN SELECT * FROM pgapp.throttle_keys(email, client) LOOP
 		INSERT INTO pgapp.login_throttle AS t (key, window_start, failures)
-		VALUES (k.key, now(), 1)
+		VALUES (k.key, now(), n)
 		ON CONFLICT (key) DO UPDATE
-		   SET failures = CASE WHEN t.window_start + k.window_len <= now() THEN 1 ELSE t.failures + 1 END,
+		   SET failures = CASE WHEN t.window_start + k.window_len <= now() THEN 0 ELSE t.failures END
+		                  + n,
 		       window_start = CASE WHEN t.window_start + k.window_len <= now() THEN now() ELSE t.window_start END;
 		-- a full window locks the key; each lock lasts twice the last
 		UPDATE pgapp.login_throttle t
@@ -405,7 +406,7 @@ BEGIN
 	END LOOP;
 END
 $$;
-COMMENT ON FUNCTION pgapp.throttle_fail(text, text) IS 'count a failed login; lock the keys whose window is full';
+COMMENT ON FUNCTION pgapp.throttle_fail(text, text, int) IS 'count failed logins; lock the keys whose window is full';
 
 CREATE FUNCTION pgapp.prune() RETURNS void
 LANGUAGE sql VOLATILE
@@ -426,14 +427,14 @@ COMMENT ON FUNCTION pgapp.prune() IS 'delete expired sessions, tokens and thrott
 
 -- Traces queued by pgapp.trace() are written here, after the request that
 -- queued them failed and rolled back (identity.c).
-CREATE FUNCTION pgapp.trace_apply(kind text, payload jsonb) RETURNS void
+CREATE FUNCTION pgapp.trace_apply(kind text, payload jsonb, occurrences int) RETURNS void
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
 	CASE kind
 		WHEN 'login_failure' THEN
-			PERFORM pgapp.throttle_fail(payload ->> 'email', payload ->> 'client');
+			PERFORM pgapp.throttle_fail(payload ->> 'email', payload ->> 'client', occurrences);
 		WHEN 'session_revoke' THEN
 			UPDATE pgapp.sessions SET revoked_at = now()
 			 WHERE id = (payload ->> 'session')::uuid AND revoked_at IS NULL;
@@ -442,7 +443,7 @@ BEGIN
 	END CASE;
 END
 $$;
-COMMENT ON FUNCTION pgapp.trace_apply(text, jsonb) IS 'write a trace that outlives its failed request';
+COMMENT ON FUNCTION pgapp.trace_apply(text, jsonb, int) IS 'write a trace that outlives its failed request';
 
 -- ---------- login ----------
 
@@ -761,9 +762,10 @@ DECLARE
 	u pgapp.users;
 	email record := pgapp.patch_text(patch, 'email', true);
 	full_name record := pgapp.patch_text(patch, 'full_name', true);
-	password record;
-	active record;
-	superuser record;
+	-- the admin fields read as absent unless the caller may set them
+	password record := pgapp.patch_text('{}', 'password', true);
+	active record := pgapp.patch_bool('{}', 'is_active');
+	superuser record := pgapp.patch_bool('{}', 'is_superuser');
 BEGIN
 	IF email.present THEN
 		IF email.value IS NULL THEN

@@ -500,3 +500,19 @@ def test_delete_user_errors(api, superuser_token):
     assert locs(r) == [["path", "user_id"]]
     # b still exists
     assert api.get(f"/users/{b['id']}", headers=bearer(superuser_token)).status_code == 200
+
+
+def test_update_me_on_a_fresh_connection(api):
+    """PATCH /users/me as the first request of a fresh pool: the handler must
+    not depend on what an earlier request left in the backend."""
+    import os
+    import sys
+    import requests
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from gateway_harness import Gateway
+    u = user_with_token(api)
+    with Gateway(GATEWAY_WORKERS=1) as gw:
+        r = requests.patch(gw.url + "/api/v1/users/me", json={"full_name": "Fresh"},
+                           headers=bearer(u["token"]), timeout=30)
+        assert r.status_code == 200, r.text
+        assert r.json()["full_name"] == "Fresh"

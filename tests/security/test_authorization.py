@@ -238,7 +238,7 @@ def test_gateway_role_cannot_read_secrets(dba_sql):
     "SELECT pgapp.set_password(gen_random_uuid(), 'password-1')",
     "SELECT pgapp.revoke_sessions(gen_random_uuid())",
     "SELECT pgapp.logout_identity()",
-    "SELECT pgapp.trace_apply('session_revoke', '{}')",
+    "SELECT pgapp.trace_apply('session_revoke', '{}', 1)",
     "SELECT pgapp.prune()",
     "SELECT pgapp.random_token(16)",
     "SELECT * FROM api.dispatch(1, '/', NULL, NULL, NULL, NULL, NULL)",

@@ -1,0 +1,198 @@
+/*
+ * traces.c: what a failed request must leave behind (SPEC §1 invariant 6).
+ *
+ * A failed login is counted for throttling, and a reused refresh token
+ * revokes its session, although the request itself fails and its work is
+ * rolled back.  Handlers queue such a trace with pgapp.trace() just before
+ * raising; the queue lives in backend memory, so the rollback does not
+ * touch it.  It is written:
+ *
+ *   - by the dispatcher, after rolling back the handler's subtransaction,
+ *     in the request's transaction, which commits (HTTP);
+ *   - by pgapp.traces_flush() at the start of api.login and
+ *     api.refresh_token (psql callers, whose failing call aborts the whole
+ *     transaction), so a session's next attempt sees its earlier failures;
+ *   - when the backend exits, in a transaction of its own.
+ *
+ * A trace leaves the queue only once a transaction that wrote it commits:
+ * written in a transaction that then aborts, it is written again later.
+ * Identical traces are merged into a count, so a long run of failures
+ * costs one row update per flush, not one per failure.
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+
+#include "compat.h"
+#include "identity.h"
+#include "pgapp.h"
+#include "traces.h"
+
+typedef struct Trace
+{
+	char	   *kind;
+	char	   *payload;		/* jsonb, as text */
+	int			count;			/* queued occurrences */
+	int			written;		/* of which written by the current transaction */
+	SubTransactionId written_subid; /* where they were written */
+	struct Trace *next;
+} Trace;
+
+/* The queue (TopMemoryContext): survives aborts, by design */
+static Trace *traces;
+
+static void
+TracesXactCallback(XactEvent event, void *arg)
+{
+	Trace	  **link = &traces;
+
+	if (event != XACT_EVENT_COMMIT && event != XACT_EVENT_PREPARE &&
+		event != XACT_EVENT_ABORT)
+		return;
+	while (*link != NULL)
+	{
+		Trace	   *t = *link;
+
+		if (event != XACT_EVENT_ABORT)
+			t->count -= t->written;
+		t->written = 0;
+		if (t->count > 0)
+		{
+			link = &t->next;
+			continue;
+		}
+		*link = t->next;
+		pfree(t->kind);
+		pfree(t->payload);
+		pfree(t);
+	}
+}
+
+static void
+TracesSubXactCallback(SubXactEvent event, SubTransactionId mySubid,
+					  SubTransactionId parentSubid, void *arg)
+{
+	Trace	   *t;
+
+	for (t = traces; t != NULL; t = t->next)
+	{
+		if (t->written_subid != mySubid)
+			continue;
+		if (event == SUBXACT_EVENT_ABORT_SUB)
+			t->written = 0;
+		else if (event == SUBXACT_EVENT_COMMIT_SUB)
+			t->written_subid = parentSubid;
+	}
+}
+
+/* Write what is still queued before the backend goes, as PostgreSQL does
+ * for temporary tables (RemoveTempRelationsCallback) */
+static void
+TracesExitCallback(int code, Datum arg)
+{
+	if (traces == NULL || !OidIsValid(MyDatabaseId))
+		return;
+	AbortOutOfAnyTransaction();
+	StartTransactionCommand();
+	PG_TRY();
+	{
+		PushActiveSnapshot(GetTransactionSnapshot());
+		TracesApply();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+	}
+	PG_CATCH();
+	{
+		EmitErrorReport();
+		FlushErrorState();
+		AbortOutOfAnyTransaction();
+	}
+	PG_END_TRY();
+}
+
+void
+TracesInit(void)
+{
+	RegisterXactCallback(TracesXactCallback, NULL);
+	RegisterSubXactCallback(TracesSubXactCallback, NULL);
+	before_shmem_exit(TracesExitCallback, (Datum) 0);
+}
+
+/* pgapp.trace(kind text, payload jsonb) returns void */
+PG_FUNCTION_INFO_V1(trace);
+Datum
+trace(PG_FUNCTION_ARGS)
+{
+	char	   *kind = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	Jsonb	   *payload = PG_GETARG_JSONB_P(1);
+	char	   *payload_text = JsonbToCString(NULL, &payload->root,
+											  VARSIZE(payload));
+	Trace	   *t;
+
+	for (t = traces; t != NULL; t = t->next)
+		if (strcmp(t->kind, kind) == 0 && strcmp(t->payload, payload_text) == 0)
+			break;
+	if (t == NULL)
+	{
+		t = MemoryContextAllocZero(TopMemoryContext, sizeof(Trace));
+		t->kind = MemoryContextStrdup(TopMemoryContext, kind);
+		t->payload = MemoryContextStrdup(TopMemoryContext, payload_text);
+		t->next = traces;
+		traces = t;
+	}
+	t->count++;
+	PG_RETURN_VOID();
+}
+
+void
+TracesApply(void)
+{
+	Oid			save_userid;
+	int			save_sec;
+	Oid			argtypes[3] = {TEXTOID, TEXTOID, INT4OID};
+	Trace	   *t;
+
+	if (traces == NULL)
+		return;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(IdentityOwnerOid(),
+						   save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	for (t = traces; t != NULL; t = t->next)
+	{
+		Datum		args[3];
+
+		if (t->count == t->written)
+			continue;
+		args[0] = CStringGetTextDatum(t->kind);
+		args[1] = CStringGetTextDatum(t->payload);
+		args[2] = Int32GetDatum(t->count - t->written);
+		if (SPI_execute_with_args("SELECT pgapp.trace_apply($1, $2::jsonb, $3)",
+								  3, argtypes, args, NULL, false, 0) < 0)
+			elog(ERROR, "trace_apply failed");
+		t->written = t->count;
+		t->written_subid = GetCurrentSubTransactionId();
+	}
+	SPI_finish();
+	SetUserIdAndSecContext(save_userid, save_sec);
+}
+
+/* pgapp.traces_flush() returns void */
+PG_FUNCTION_INFO_V1(traces_flush);
+Datum
+traces_flush(PG_FUNCTION_ARGS)
+{
+	TracesApply();
+	PG_RETURN_VOID();
+}

@@ -1,0 +1,237 @@
+--
+-- Identity (identity.c): api.authenticate / api.current_user_id, the
+-- transaction scope (cleared at commit and abort, restored by ROLLBACK TO),
+-- the session scope (re-checked every transaction), the gateway's refusal
+-- of a session identity, no forging with SET / set_config, and parallel
+-- queries under row-level security.  Tokens live in psql variables (the
+-- echo shows :'tok_a', never a token); no uuid or timestamp is printed.
+--
+SET client_min_messages = warning;
+
+SELECT api.signup('ident-a@example.com', 'password-a')->>'email' AS signup;
+SELECT api.signup('ident-b@example.com', 'password-b')->>'email' AS signup;
+SELECT api.login('ident-a@example.com', 'password-a')->>'access_token' AS tok_a \gset
+SELECT api.login('ident-b@example.com', 'password-b')->>'access_token' AS tok_b \gset
+SELECT id AS uid_a FROM pgapp.users WHERE email = 'ident-a@example.com' \gset
+
+-- who am I: the local part of the current user's email, or nobody
+CREATE FUNCTION pg_temp.who() RETURNS text LANGUAGE sql VOLATILE AS $$
+	SELECT CASE WHEN api.current_user_id() IS NULL THEN 'nobody'
+		ELSE coalesce((SELECT split_part(email, '@', 1) FROM pgapp.users
+			WHERE id = api.current_user_id()), 'invisible') END $$;
+-- the outcome of a statement: its value, or SQLSTATE and message
+CREATE FUNCTION pg_temp.try(q text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+	result text;
+	st text;
+	msg text;
+BEGIN
+	EXECUTE q INTO result;
+	RETURN coalesce(result, 'NULL');
+EXCEPTION WHEN OTHERS THEN
+	GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
+	RETURN st || ' ' || msg;
+END
+$$;
+
+--
+-- Transaction scope
+--
+SELECT pg_temp.who() AS anonymous, api.current_user_id() IS NULL AS no_id;
+SELECT api.authenticate(:'tok_a') = :'uid_a' AS authenticate_returns_the_user;
+-- autocommit: the statement's transaction ended, and the identity with it
+SELECT pg_temp.who() AS after_autocommit;
+BEGIN;
+SELECT api.authenticate(:'tok_a') IS NOT NULL AS ok;
+SELECT pg_temp.who() AS in_transaction, api.current_user_id() = :'uid_a' AS id_matches;
+SELECT pg_temp.who() AS still;
+COMMIT;
+SELECT pg_temp.who() AS after_commit;
+BEGIN;
+SELECT api.authenticate(:'tok_a') IS NOT NULL AS ok;
+ROLLBACK;
+SELECT pg_temp.who() AS after_rollback;
+BEGIN;
+SELECT api.authenticate(:'tok_a') IS NOT NULL AS ok;
+SELECT 1 / 0;
+ROLLBACK;
+SELECT pg_temp.who() AS after_error;
+-- a later authenticate replaces the earlier one
+BEGIN;
+SELECT api.authenticate(:'tok_a') IS NOT NULL AS ok;
+SELECT api.authenticate(:'tok_b') IS NOT NULL AS ok;
+SELECT pg_temp.who() AS replaced;
+COMMIT;
+
+--
+-- Savepoints
+--
+BEGIN;
+SELECT api.authenticate(:'tok_a') IS NOT NULL AS ok;
+SAVEPOINT s1;
+SELECT api.authenticate(:'tok_b') IS NOT NULL AS ok;
+SELECT pg_temp.who() AS inside_s1;
+ROLLBACK TO s1;
+SELECT pg_temp.who() AS back_to_a;
+SAVEPOINT s2;
+SELECT api.authenticate(:'tok_b') IS NOT NULL AS ok;
+RELEASE s2;
+SELECT pg_temp.who() AS released_keeps_b;
+SAVEPOINT s3;
+SELECT api.authenticate(:'tok_a') IS NOT NULL AS ok;
+SAVEPOINT s4;
+SELECT api.authenticate(:'tok_b') IS NOT NULL AS ok;
+SELECT 1 / 0;
+ROLLBACK TO s4;
+SELECT pg_temp.who() AS back_to_a_after_error;
+ROLLBACK TO s3;
+SELECT pg_temp.who() AS back_to_b;
+COMMIT;
+SELECT pg_temp.who() AS after_commit;
+-- an identity taken in a savepoint that is rolled back does not survive,
+-- when there was none before
+BEGIN;
+SAVEPOINT s;
+SELECT api.authenticate(:'tok_a') IS NOT NULL AS ok;
+ROLLBACK TO s;
+SELECT pg_temp.who() AS nobody_again;
+COMMIT;
+-- the same through PL/pgSQL exception blocks
+SELECT pg_temp.try($$SELECT api.authenticate('not a token')$$) AS bad_token;
+SELECT pg_temp.who() AS after_bad_token;
+DO $$
+DECLARE
+	t text := api.login('ident-b@example.com', 'password-b')->>'access_token';
+BEGIN
+	BEGIN
+		PERFORM api.authenticate(t);
+		RAISE EXCEPTION 'undo';
+	EXCEPTION WHEN raise_exception THEN
+		NULL;
+	END;
+	RAISE WARNING 'after the block: %', pg_temp.who();
+END
+$$;
+
+--
+-- Session scope: for psql callers (pgapp_caller), re-checked every transaction
+--
+CREATE ROLE regress_ident_caller IN ROLE pgapp_caller;
+CREATE ROLE regress_ident_gateway IN ROLE pgapp_gateway, pgapp_caller;
+-- a superuser has every role's privileges, the gateway's too: refused
+SELECT pg_temp.try(format('SELECT api.authenticate(%L, session => true)', :'tok_a')) AS superuser_session;
+SET ROLE regress_ident_gateway;
+SELECT pg_temp.try(format('SELECT api.authenticate(%L, session => true)', :'tok_a')) AS gateway_session;
+SELECT pg_temp.who() AS gateway_still_nobody;
+-- a transaction identity is fine for the gateway role
+BEGIN;
+SELECT api.authenticate(:'tok_a') IS NOT NULL AS ok;
+SELECT pg_temp.who() AS gateway_transaction;
+COMMIT;
+RESET ROLE;
+SET ROLE regress_ident_caller;
+SELECT api.login('ident-a@example.com', 'password-a')->>'access_token' AS tok_a2 \gset
+SELECT api.authenticate(:'tok_a2', session => true) = :'uid_a' AS session_identity;
+SELECT pg_temp.who() AS next_statement;
+BEGIN;
+SELECT pg_temp.who() AS next_transaction;
+ROLLBACK;
+SELECT pg_temp.who() AS after_rollback;
+SELECT api.me()->>'email' AS me;
+-- the caller sees its own row only
+SELECT count(*) AS visible_users FROM pgapp.users;
+-- a transaction identity on top of it
+BEGIN;
+SELECT api.authenticate(:'tok_b') IS NOT NULL AS ok;
+SELECT pg_temp.who() AS transaction_over_session;
+COMMIT;
+-- logout in the same session: the identity is gone at once
+SELECT api.authenticate(:'tok_a2', session => true) IS NOT NULL AS again;
+SELECT api.logout()->>'message' AS logout;
+SELECT pg_temp.who() AS after_logout;
+SELECT pg_temp.try(format('SELECT api.authenticate(%L, session => true)', :'tok_a2')) AS revoked_token;
+-- revoked behind its back (another connection): refused at the next transaction
+SELECT api.login('ident-a@example.com', 'password-a')->>'access_token' AS tok_a3 \gset
+SELECT api.authenticate(:'tok_a3', session => true) IS NOT NULL AS session_again;
+RESET ROLE;
+UPDATE pgapp.sessions SET revoked_at = now()
+	WHERE user_id = :'uid_a' AND revoked_at IS NULL;
+SET ROLE regress_ident_caller;
+SELECT pg_temp.try('SELECT pg_temp.who()') AS revoked_elsewhere;
+SELECT pg_temp.who() AS then_nobody;
+RESET ROLE;
+
+--
+-- SET and set_config cannot forge an identity
+--
+SET ROLE regress_ident_caller;
+SET pgapp.user_id = :'uid_a';
+SELECT pg_temp.who() AS set_user_id;
+SELECT set_config('request.jwt.claims', format('{"sub": "%s"}', :'uid_a'), false) IS NOT NULL AS set;
+SELECT set_config('request.jwt.claim.sub', :'uid_a', false) IS NOT NULL AS set;
+SELECT pg_temp.who() AS set_config_claims;
+SELECT pg_temp.try('SELECT api.me()') AS me;
+SELECT count(*) AS visible_users FROM pgapp.users;
+SELECT pg_temp.try('SELECT pgapp.logout_identity()') AS internal;
+RESET pgapp.user_id;
+RESET ROLE;
+
+--
+-- Parallel query: the identity lives in the leader; RLS still filters
+--
+SELECT api.login('ident-a@example.com', 'password-a')->>'access_token' AS tok_a4 \gset
+BEGIN;
+SELECT api.authenticate(:'tok_a4') IS NOT NULL AS ok;
+SELECT count(*) AS created FROM (SELECT api.item_create('ident-item-' || g) FROM generate_series(1, 5) g) x;
+COMMIT;
+BEGIN;
+SELECT api.authenticate(:'tok_b') IS NOT NULL AS ok;
+SELECT api.item_create('ident-b-item')->>'title' AS created;
+COMMIT;
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+SET min_parallel_table_scan_size = 0;
+SET max_parallel_workers_per_gather = 2;
+-- debug_parallel_query (16+) was force_parallel_mode (13..15)
+DO $$
+BEGIN
+	BEGIN
+		SET debug_parallel_query = on;
+	EXCEPTION WHEN undefined_object THEN
+		SET force_parallel_mode = on;
+	END;
+END
+$$;
+SET ROLE regress_ident_caller;
+BEGIN;
+SELECT api.authenticate(:'tok_a4') IS NOT NULL AS ok;
+SELECT count(*) AS a_items FROM pgapp.items;
+SELECT count(*) AS a_items_titled FROM pgapp.items WHERE title LIKE 'ident-%';
+SELECT string_agg(title, ',' ORDER BY title) AS a_titles FROM pgapp.items;
+SELECT api.items_list()->>'count' AS a_list_count;
+SELECT count(*) AS a_users FROM pgapp.users;
+COMMIT;
+BEGIN;
+SELECT api.authenticate(:'tok_b') IS NOT NULL AS ok;
+SELECT string_agg(title, ',' ORDER BY title) AS b_titles FROM pgapp.items;
+COMMIT;
+SELECT count(*) AS anonymous_items FROM pgapp.items;
+RESET ROLE;
+RESET parallel_setup_cost;
+RESET parallel_tuple_cost;
+RESET min_parallel_table_scan_size;
+RESET max_parallel_workers_per_gather;
+DO $$
+BEGIN
+	BEGIN
+		RESET debug_parallel_query;
+	EXCEPTION WHEN undefined_object THEN
+		RESET force_parallel_mode;
+	END;
+END
+$$;
+
+-- clean up
+DELETE FROM pgapp.users WHERE email LIKE 'ident-%@example.com';
+DROP ROLE regress_ident_caller;
+DROP ROLE regress_ident_gateway;

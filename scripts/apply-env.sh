@@ -27,9 +27,13 @@ psql_db() { "$PSQL" -X -q -v ON_ERROR_STOP=1 -At "$@"; }
 if [ "$(psql_db -d postgres -c "SELECT count(*) FROM pg_database WHERE datname = '$db'")" = 0 ]; then
 	psql_db -d postgres -c "CREATE DATABASE \"$db\""
 fi
+# PGAPP_EXTENSION_VERSION installs an earlier release and keeps it (the
+# upgrade tests); otherwise the newest, and an existing one is updated.
+version=${PGAPP_EXTENSION_VERSION:-}
+[[ "$version" =~ ^([0-9]+\.[0-9]+)?$ ]] || die "PGAPP_EXTENSION_VERSION: not a version: $version"
 if [ "$(psql_db -d "$db" -c "SELECT count(*) FROM pg_extension WHERE extname = 'pgapp'")" = 0 ]; then
-	psql_db -d "$db" -c 'CREATE EXTENSION pgapp CASCADE'
-else
+	psql_db -d "$db" -c "CREATE EXTENSION pgapp ${version:+VERSION '$version'} CASCADE"
+elif [ -z "$version" ]; then
 	psql_db -d "$db" -c 'ALTER EXTENSION pgapp UPDATE'
 fi
 

@@ -125,6 +125,8 @@ cmd_create() {
 	fi
 	mkdir -p "$dir/sock"
 	[ "$(id -u)" -ne 0 ] || chown -R postgres: "$dir"
+	as_pg_user test -w "$dir" ||
+		die "the $(pg_os_user) user cannot write $dir: every parent directory of the checkout must be traversable (chmod o+x)"
 	pg_run initdb -D "$dir/data" -U postgres -A trust \
 		--auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 >/dev/null
 	cat >>"$dir/data/postgresql.conf" <<CONF

@@ -183,7 +183,7 @@ cmd_build() {
 	mkdir -p "$src/scripts"
 	# Sources only: objects built for the host's major must not leak in.
 	tar -C "$PGAPP_ROOT" --exclude='*.o' --exclude='*.so' --exclude='*.bc' \
-		--exclude='pgapp--1.0.sql' -cf - extension sql | tar -C "$src" -xf -
+		--exclude='extension/pgapp--*.sql' -cf - extension sql | tar -C "$src" -xf -
 	cp "$PGAPP_ROOT/scripts/build-extension.sh" "$src/scripts/"
 	in_root "$root" /pgapp/src/scripts/build-extension.sh "/usr/lib/postgresql/$major/bin/pg_config" >&2
 }

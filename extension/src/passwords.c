@@ -78,19 +78,14 @@ password_hash(PG_FUNCTION_ARGS)
 }
 
 /*
- * pgapp.password_verify(password text, hash text) returns boolean
- *
- * Only "$2a$" hashes are read: pgcrypto treats other prefixes as DES or
- * MD5 crypt.  Imported $2b$/$2y$ hashes are converted when stored.
+ * Does crypt(input, hash) reproduce hash?  Only "$2a$" hashes are read:
+ * pgcrypto treats other prefixes as DES or MD5 crypt.  Imported
+ * $2b$/$2y$ hashes are converted when stored (pgapp.user_import).
  */
-PG_FUNCTION_INFO_V1(password_verify);
-Datum
-password_verify(PG_FUNCTION_ARGS)
+static bool
+PasswordsMatch(text *input, text *hash)
 {
-	text	   *password = PG_GETARG_TEXT_PP(0);
-	text	   *hash = PG_GETARG_TEXT_PP(1);
 	text	   *computed;
-	bool		match;
 
 	if (VARSIZE_ANY_EXHDR(hash) != 60 ||
 		strncmp(VARDATA_ANY(hash), "$2a$", 4) != 0)
@@ -99,12 +94,33 @@ password_verify(PG_FUNCTION_ARGS)
 				 errmsg("password hash is not a $2a$ bcrypt hash")));
 	PasswordsLoadPgcrypto();
 	computed = DatumGetTextPP(DirectFunctionCall2(pgcrypto_crypt,
-												  PointerGetDatum(PasswordsPrehash(password)),
+												  PointerGetDatum(input),
 												  PointerGetDatum(hash)));
-	match = VARSIZE_ANY_EXHDR(computed) == VARSIZE_ANY_EXHDR(hash) &&
+	return VARSIZE_ANY_EXHDR(computed) == VARSIZE_ANY_EXHDR(hash) &&
 		CRYPTO_memcmp(VARDATA_ANY(computed), VARDATA_ANY(hash),
 					  VARSIZE_ANY_EXHDR(hash)) == 0;
-	PG_RETURN_BOOL(match);
+}
+
+/* pgapp.password_verify(password text, hash text) returns boolean */
+PG_FUNCTION_INFO_V1(password_verify);
+Datum
+password_verify(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(PasswordsMatch(PasswordsPrehash(PG_GETARG_TEXT_PP(0)),
+								  PG_GETARG_TEXT_PP(1)));
+}
+
+/*
+ * pgapp.password_verify_bcrypt(password text, hash text) returns boolean
+ *
+ * For hashes imported from other systems: bcrypt of the raw password, with
+ * bcrypt's 72-byte limit.  pgapp.password_matches replaces them at once.
+ */
+PG_FUNCTION_INFO_V1(password_verify_bcrypt);
+Datum
+password_verify_bcrypt(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(PasswordsMatch(PG_GETARG_TEXT_PP(0), PG_GETARG_TEXT_PP(1)));
 }
 
 /* pgapp.random_token(nbytes int) returns text: base64url, no padding */

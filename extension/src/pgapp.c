@@ -11,7 +11,7 @@
 
 PG_MODULE_MAGIC;
 
-#define PGAPP_VERSION "1.0"
+#define PGAPP_VERSION "1.1"
 
 void		_PG_init(void);
 

@@ -19,7 +19,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cp -r "$src/extension" "$src/sql" "$work/"
 mkdir "$work/scripts" && cp "$src/scripts/build-extension.sh" "$work/scripts/"
-find "$work/extension" \( -name '*.o' -o -name '*.so' -o -name '*.bc' -o -name 'pgapp--1.0.sql' \) -delete
+find "$work/extension" \( -name '*.o' -o -name '*.so' -o -name '*.bc' -o -name 'pgapp--*.sql' \) -delete
 "$work/scripts/build-extension.sh" "$pg_config"
 if [ "${1:-}" = --recreate ]; then
 	user=${POSTGRES_USER:-postgres}

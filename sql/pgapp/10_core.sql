@@ -23,6 +23,10 @@ CREATE FUNCTION pgapp.password_verify(password text, hash text) RETURNS boolean
 AS 'MODULE_PATHNAME', 'password_verify' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION pgapp.password_verify(text, text) IS 'does password match a hash made by pgapp.password_hash (constant-time comparison)';
 
+CREATE FUNCTION pgapp.password_verify_bcrypt(password text, hash text) RETURNS boolean
+AS 'MODULE_PATHNAME', 'password_verify_bcrypt' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION pgapp.password_verify_bcrypt(text, text) IS 'does password match an imported $2a$ hash of the raw password (constant-time comparison)';
+
 CREATE FUNCTION pgapp.random_token(nbytes int) RETURNS text
 AS 'MODULE_PATHNAME', 'random_token' LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION pgapp.random_token(int) IS 'nbytes of strong randomness, base64url';

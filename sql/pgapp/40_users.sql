@@ -23,9 +23,11 @@ COMMENT ON TABLE pgapp.users IS 'user accounts; email unique case-insensitively,
 CREATE TABLE pgapp.passwords (
 	user_id uuid PRIMARY KEY REFERENCES pgapp.users (id) ON DELETE CASCADE,
 	hash text NOT NULL CHECK (hash LIKE '$2a$%'),
-	updated_at timestamptz NOT NULL DEFAULT pg_catalog.now()
+	updated_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	scheme text NOT NULL DEFAULT 'v1' CHECK (scheme IN ('v1', 'bcrypt'))
 );
 COMMENT ON TABLE pgapp.passwords IS 'bcrypt hashes of base64(SHA-256(password)); readable by the extension owner only';
+COMMENT ON COLUMN pgapp.passwords.scheme IS 'v1: bcrypt of base64(SHA-256(password)); bcrypt: an imported hash of the raw password, replaced by v1 at the next login';
 
 CREATE TABLE pgapp.sessions (
 	id uuid PRIMARY KEY DEFAULT pg_catalog.gen_random_uuid(),
@@ -285,9 +287,32 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 	INSERT INTO pgapp.passwords AS p (user_id, hash)
 	VALUES (uid, pgapp.password_hash(password, pgapp.bcrypt_cost()))
-	ON CONFLICT (user_id) DO UPDATE SET hash = EXCLUDED.hash, updated_at = now()
+	ON CONFLICT (user_id) DO UPDATE SET hash = EXCLUDED.hash, scheme = 'v1', updated_at = now()
 $$;
 COMMENT ON FUNCTION pgapp.set_password(uuid, text) IS 'store a new password hash for a user';
+
+CREATE FUNCTION pgapp.password_matches(uid uuid, password text) RETURNS boolean
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	p pgapp.passwords;
+BEGIN
+	SELECT * INTO p FROM pgapp.passwords WHERE user_id = uid;
+	IF NOT FOUND THEN
+		RETURN NULL;
+	ELSIF p.scheme = 'v1' THEN
+		RETURN pgapp.password_verify(password, p.hash);
+	ELSIF pgapp.password_verify_bcrypt(password, p.hash) THEN
+		-- an imported hash has bcrypt's 72-byte limit: replace it now
+		PERFORM pgapp.set_password(uid, password);
+		RETURN true;
+	END IF;
+	RETURN false;
+END
+$$;
+COMMENT ON FUNCTION pgapp.password_matches(uuid, text) IS
+'does password match the user''s hash (NULL: no password); an imported hash is replaced by a v1 one on success';
 
 -- Revoke a user's sessions, all of them or all but one.
 CREATE FUNCTION pgapp.revoke_sessions(uid uuid, keep uuid DEFAULT NULL) RETURNS void
@@ -453,7 +478,6 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	u pgapp.users;
-	stored text;
 	ok boolean;
 	sid uuid;
 BEGIN
@@ -464,14 +488,12 @@ BEGIN
 
 	SELECT * INTO u FROM pgapp.users WHERE lower(users.email) = lower(login_core.email);
 	IF FOUND THEN
-		SELECT p.hash INTO stored FROM pgapp.passwords p WHERE p.user_id = u.id;
+		ok := pgapp.password_matches(u.id, password);
 	END IF;
-	IF stored IS NULL THEN
+	IF ok IS NULL THEN
 		-- the same bcrypt work as a real check: no timing difference
 		PERFORM pgapp.password_hash(password, pgapp.bcrypt_cost());
 		ok := false;
-	ELSE
-		ok := pgapp.password_verify(password, stored);
 	END IF;
 	IF NOT ok THEN
 		PERFORM pgapp.trace('login_failure', jsonb_build_object('email', lower(email), 'client', client));
@@ -829,12 +851,10 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	uid uuid := pgapp.require_user();
-	stored text;
 BEGIN
 	PERFORM pgapp.check_password(current_password, ARRAY['body', 'current_password']);
 	PERFORM pgapp.check_password(new_password, ARRAY['body', 'new_password']);
-	SELECT p.hash INTO stored FROM pgapp.passwords p WHERE p.user_id = uid;
-	IF stored IS NULL OR NOT pgapp.password_verify(current_password, stored) THEN
+	IF NOT coalesce(pgapp.password_matches(uid, current_password), false) THEN
 		PERFORM pgapp.raise(400, 'Incorrect password');
 	END IF;
 	IF current_password = new_password THEN
@@ -919,3 +939,40 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION api.user_delete(uuid) IS 'delete a user and their items (superusers)';
+
+-- ---------- import (1.1) ----------
+
+CREATE FUNCTION pgapp.user_import(email text, password_hash text, full_name text DEFAULT NULL,
+	is_active boolean DEFAULT true, is_superuser boolean DEFAULT false) RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	u pgapp.users;
+BEGIN
+	IF password_hash IS NULL
+		OR password_hash !~ '^\$2[aby]\$(0[4-9]|[12][0-9]|3[01])\$[./A-Za-z0-9]{53}$' THEN
+		RAISE EXCEPTION 'password hash is not a bcrypt hash'
+			USING ERRCODE = 'invalid_parameter_value',
+			DETAIL = 'Accepted: $2a$, $2b$ or $2y$, a two-digit cost from 04 to 31, then 53 characters of salt and hash.',
+			HINT = 'Other schemes cannot be imported: let the user reset the password.';
+	END IF;
+	PERFORM pgapp.check_email(email, ARRAY['email']);
+	PERFORM pgapp.check_full_name(full_name, ARRAY['full_name']);
+	BEGIN
+		INSERT INTO pgapp.users (email, full_name, is_active, is_superuser)
+		VALUES (email, full_name, coalesce(is_active, true), coalesce(is_superuser, false))
+		RETURNING * INTO u;
+	EXCEPTION WHEN unique_violation THEN
+		RAISE EXCEPTION 'a user with email "%" already exists', email
+			USING ERRCODE = 'unique_violation';
+	END;
+	-- pgcrypto reads only $2a$ (SPEC §8); $2b$ and $2y$ are the same
+	-- algorithm for these hashes, so convert instead of passing through
+	INSERT INTO pgapp.passwords (user_id, hash, scheme)
+	VALUES (u.id, '$2a$' || substr(password_hash, 5), 'bcrypt');
+	RETURN pgapp.user_public(u);
+END
+$$;
+COMMENT ON FUNCTION pgapp.user_import(text, text, text, boolean, boolean) IS
+'create a user with a bcrypt hash from another system ($2a$/$2b$/$2y$, converted to $2a$); the first login replaces it (DBAs)';

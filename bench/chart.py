@@ -36,12 +36,15 @@ def main(src, dst):
     top.bar([i + w / 2 for i in x], [r["ceiling_tps"] for r in rows], w,
             label="ceiling (pgbench)", color="#a6a6a6")
     top.set_yscale("log")
+    peak = max([r["rps"] for r in rows] + [r["ceiling_tps"] for r in rows] + [1])
+    top.set_ylim(top=peak * 8)
     top.set_ylabel("requests/s (log)")
-    top.legend(loc="upper right")
-    top.set_title("pgapp make bench %s — %s s/route, %s connections, %s CPUs, "
-                  "bcrypt cost %s" % (run.get("commit", ""), run.get("seconds", "?"),
-                                      run.get("connections", "?"), run.get("cpus", "?"),
-                                      run.get("bcrypt_cost", "?")), fontsize=10)
+    top.legend(loc="upper left", ncol=2)
+    top.set_title("pgapp make bench %s — %s x %s s per route and side, %s connections, "
+                  "%s CPUs, bcrypt cost %s" % (run.get("commit", ""), run.get("rounds", "?"),
+                                               run.get("seconds", "?"), run.get("connections", "?"),
+                                               run.get("cpus", "?"), run.get("bcrypt_cost", "?")),
+                  fontsize=10)
     for i, r in zip(x, rows):
         top.annotate("%.0f" % r["rps"], (i - w / 2, r["rps"]), ha="center",
                      va="bottom", fontsize=8)
@@ -59,7 +62,7 @@ def main(src, dst):
         bottom.annotate("%.2f" % r["ratio"], (i, r["ratio"]), ha="center",
                         va="bottom", fontsize=8)
     bottom.axhline(1.0, color="#cccccc", linewidth=0.8)
-    bottom.set_ylabel("gateway / ceiling")
+    bottom.set_ylabel("gateway / ceiling (median of rounds)")
     bottom.set_ylim(0, max(1.1, max(ratios) * 1.15) if ratios else 1.1)
     bottom.set_xticks(list(x))
     bottom.set_xticklabels(names, rotation=15, ha="right", fontsize=8)

@@ -5,6 +5,8 @@
 # Everything started here is recorded and stopped by PID in bench_cleanup
 # (installed as the EXIT trap by bench_start), also on failure or Ctrl-C.
 # shellcheck shell=bash
+# Variables set here are read by run.sh, soak.sh and profile.sh:
+# shellcheck disable=SC2034
 
 . "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 
@@ -61,16 +63,21 @@ pg_ticks() {
 	echo "$total"
 }
 
-# The CPU ticks of a running child, sampled until it exits (the last
-# sample, up to 0.1 s short of its total).
-ticks_until_exit() {
-	local pid=$1 t=0 n
-	while kill -0 "$pid" 2>/dev/null; do
-		n=$(proc_ticks "$pid")
-		[ "$n" = 0 ] || t=$n
-		sleep 0.1
-	done
-	echo "$t"
+# with_rusage FILE CMD...: run CMD and write its exact user+system CPU, in
+# clock ticks, to FILE (wait4's rusage; SIGTERM/SIGINT are passed on).
+with_rusage() {
+	/usr/bin/python3 -c '
+import os, signal, sys
+pid = os.fork()
+if pid == 0:
+    os.execvp(sys.argv[3], sys.argv[3:])
+for s in (signal.SIGTERM, signal.SIGINT):
+    signal.signal(s, lambda n, f: os.kill(pid, n))
+_, status, ru = os.wait4(pid, 0)
+with open(sys.argv[1], "w") as f:
+    f.write("%d\n" % round((ru.ru_utime + ru.ru_stime) * int(sys.argv[2])))
+sys.exit(os.waitstatus_to_exitcode(status))
+' "$1" "$CLK_TCK" "${@:2}"
 }
 
 # Wait (at most 3 s) until the postmaster has no more than N children:
@@ -82,6 +89,77 @@ pg_settle() {
 		[ "$(pgrep -c -P "$pm")" -le "$n" ] && return 0
 		sleep 0.05
 	done
+}
+
+# Machine-wide CPU ticks from /proc/stat: "busy total" over all CPUs.
+machine_ticks() {
+	awk '/^cpu / { busy = $2 + $3 + $4 + $7 + $8 + $9; print busy, busy + $5 + $6 }' /proc/stat
+}
+
+# What other processes took while we measured, in % of the machine:
+# others_pct BUSY0 TOTAL0 BUSY1 TOTAL1 OURS_TICKS
+others_pct() {
+	awk -v b0="$1" -v t0="$2" -v b1="$3" -v t1="$4" -v ours="$5" \
+		'BEGIN { o = (b1 - b0 - ours) / (t1 - t0) * 100; printf "%.1f", (o < 0 ? 0 : o) }'
+}
+
+# Who else used the CPU while we measured: every SAMPLE seconds, the CPU
+# time of every process that is neither ours (descendants of ROOT_PID or
+# of our postmaster) nor a kernel thread, summed by command; written to
+# FILE as JSON each round.  others_sampler FILE ROOT_PID POSTMASTER_PID
+others_sampler() {
+	/usr/bin/python3 - "$@" <<'PY' &
+import json, os, sys, time
+out, root, pm = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+hz = os.sysconf("SC_CLK_TCK")
+
+def procs():
+    res = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                st = f.read()
+            with open("/proc/%s/cmdline" % d, "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:
+            continue
+        comm = st[st.index("(") + 1:st.rindex(")")]
+        rest = st[st.rindex(")") + 2:].split()
+        res[int(d)] = (int(rest[1]), int(rest[11]) + int(rest[12]), cmd or "[%s]" % comm)
+    return res
+
+def ours(pid, table):
+    seen = 0
+    while pid > 1 and seen < 64:
+        if pid in (root, pm):
+            return True
+        pid = table.get(pid, (0,))[0]
+        seen += 1
+    return False
+
+prev, total, start = procs(), {}, time.time()
+while os.path.exists("/proc/%d" % root):
+    time.sleep(float(os.environ.get("OTHERS_SAMPLE", "2")))
+    cur = procs()
+    for pid, (ppid, ticks, cmd) in cur.items():
+        if ours(pid, cur) or cmd.startswith("["):
+            continue
+        # a process born since the last sample brings all its time
+        d = ticks - prev[pid][1] if pid in prev else ticks
+        if d > 0:
+            key = " ".join(cmd.split()[:4])[:90]
+            total[key] = total.get(key, 0) + d
+    prev = cur
+    secs = time.time() - start
+    top = sorted(total.items(), key=lambda kv: -kv[1])[:8]
+    with open(out + ".tmp", "w") as f:
+        json.dump({"seconds": round(secs), "cpu_seconds": round(sum(total.values()) / hz, 1),
+                   "top": [{"command": k, "cpu_seconds": round(v / hz, 1)} for k, v in top]}, f)
+    os.replace(out + ".tmp", out)
+PY
+	bench_track $!
 }
 
 # A /proc/PID/status field in kB (VmRSS, VmHWM).
@@ -151,14 +229,17 @@ bench_start() {
 	BENCH_PG_PORT=$(free_port)
 	BENCH_HTTP_PORT=$(free_port)
 	export ENVIRONMENT=local
-	export SECRET_KEY="bench-$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+	SECRET_KEY="bench-$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+	export SECRET_KEY
 	export ALGORITHM=HS256 BCRYPT_COST=${BCRYPT_COST:-12}
 	# long enough for any soak: a token expiring mid-run would be a 401
 	export ACCESS_TOKEN_EXPIRE_MINUTES=${ACCESS_TOKEN_EXPIRE_MINUTES:-1440}
 	export FIRST_SUPERUSER=admin@example.com
-	export FIRST_SUPERUSER_PASSWORD="admin-$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+	FIRST_SUPERUSER_PASSWORD="admin-$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+	export FIRST_SUPERUSER_PASSWORD
 	export GATEWAY_DB_USER=pgapp_gateway_login
-	export GATEWAY_DB_PASSWORD="gw-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+	GATEWAY_DB_PASSWORD="gw-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+	export GATEWAY_DB_PASSWORD
 	export FRONTEND_HOST=http://localhost:5173
 
 	say "cluster on port $BENCH_PG_PORT (bcrypt cost $BCRYPT_COST)"
@@ -253,7 +334,7 @@ LUA
 
 # route_def KEY: NAME METHOD PATTERN PATH QUERY BODY CTYPE AUTH
 route_def() {
-	QUERY= BODY= CTYPE= AUTH=auth
+	QUERY='' BODY='' CTYPE='' AUTH=auth
 	case $1 in
 	me) NAME="GET /api/v1/users/me" METHOD=GET PATTERN=/api/v1/users/me PATH_=/api/v1/users/me ;;
 	items) NAME="GET /api/v1/items/?limit=10" METHOD=GET PATTERN=/api/v1/items PATH_=/api/v1/items/ QUERY="limit=10" ;;

@@ -12,13 +12,14 @@
 #   PROFILE_CALLGRAPH=dwarf                full stacks through libc (bigger data)
 #   BENCH_CONNS=8  BCRYPT_COST=12
 set -uo pipefail
+# shellcheck source=bench/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 route=${1:-me}
 seconds=${2:-10}
 BENCH_CONNS=${BENCH_CONNS:-8}
 BENCH_POOL=${BENCH_POOL:-$BENCH_CONNS}
-KEEP=1
+export KEEP=1
 command -v perf >/dev/null || die "perf is missing (apt-get install linux-perf)"
 
 if [ "${PROFILE_CALLGRIND:-0}" = 1 ]; then

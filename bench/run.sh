@@ -6,8 +6,9 @@
 # Everything started is stopped by PID on exit (bench/lib.sh), also on
 # Ctrl-C.  Method and results: bench/README.md.
 #
-#   BENCH_SECONDS=5      duration of each measured run (wrk and pgbench)
-#   BENCH_ROUNDS=3       alternating wrk/pgbench rounds per route
+#   BENCH_SECONDS=4      duration of each measured run (wrk and pgbench)
+#   BENCH_ROUNDS=5       alternating wrk/pgbench rounds per route; the ratio
+#                        is the median of the rounds' paired ratios
 #   BENCH_LOGIN_SECONDS=15 BENCH_LOGIN_ROUNDS=3   the same for the login
 #   BENCH_WARMUP=2       wrk warm-up before each measured route, seconds
 #   BENCH_CONNS=8        wrk connections = pgbench clients = gateway pool
@@ -16,10 +17,11 @@
 #   BENCH_OUT=bench/results/latest.json
 #   KEEP=1               keep the cluster directory (logs)
 set -uo pipefail
+# shellcheck source=bench/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-BENCH_SECONDS=${BENCH_SECONDS:-5}
-BENCH_ROUNDS=${BENCH_ROUNDS:-3}
+BENCH_SECONDS=${BENCH_SECONDS:-4}
+BENCH_ROUNDS=${BENCH_ROUNDS:-5}
 BENCH_LOGIN_SECONDS=${BENCH_LOGIN_SECONDS:-15}
 BENCH_LOGIN_ROUNDS=${BENCH_LOGIN_ROUNDS:-3}
 BENCH_WARMUP=${BENCH_WARMUP:-2}
@@ -31,63 +33,74 @@ BENCH_OUT=${BENCH_OUT:-$BENCH_DIR/results/latest.json}
 
 
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
-others_start=$(ps -eo pcpu=,comm= --sort=-pcpu | awk '$1 > 5 { printf "%s%s(%s%%)", sep, $2, $1; sep=", " }')
+# what else is busy (top's second sample: the last second, not lifetimes)
+busy_now() {
+	top -b -n 2 -d 1 -o %CPU -w 200 2>/dev/null |
+		awk '/^top -/ { n++ } n == 2 && $1 ~ /^[0-9]+$/ && $9 + 0 >= 5 { printf "%s%s(%s%%)", sep, $12, $9; sep=", " }'
+}
+others_start=$(busy_now)
 bench_start
 
 results=$bench_tmp/results.jsonl
 : >"$results"
 pm=$(postmaster_pid)
 client=127.0.0.1
+others_sampler "$bench_tmp/others.json" $$ "$pm"
 
 # pgbench_run SCRIPT [pgbench args...]: prints "tps latency_ms pg_ticks
-# transactions client_ticks" (PostgreSQL's and pgbench's own CPU)
+# transactions client_ticks others_pct" (PostgreSQL's and pgbench's own
+# CPU; the share of the machine that other processes took meanwhile)
 pgbench_run() {
-	local script=$1 out=$bench_tmp/pgbench.out p0 p1 pid c nchildren
+	local script=$1 out=$bench_tmp/pgbench.out p0 p1 pid c nchildren m0 m1
 	shift
 	nchildren=$(pgrep -c -P "$pm")
+	m0=$(machine_ticks)
 	p0=$(pg_ticks "$pm")
-	"$PGBENCH" -n -M prepared -T "$BENCH_SECONDS" -c "$BENCH_CONNS" -j 2 \
-		-f "$script" "$@" >"$out" 2>&1 &
+	with_rusage "$bench_tmp/pgbench.ticks" "$PGBENCH" -n -M prepared -T "$BENCH_SECONDS" \
+		-c "$BENCH_CONNS" -j 2 -f "$script" "$@" >"$out" 2>&1 &
 	pid=$!
-	c=$(ticks_until_exit "$pid")
 	wait "$pid"
+	c=$(cat "$bench_tmp/pgbench.ticks")
 	pg_settle "$pm" "$nchildren"
 	p1=$(pg_ticks "$pm")
+	m1=$(machine_ticks)
 	if grep -qiE 'aborted|error' "$out"; then
 		cat "$out" >&2
 		return 1
 	fi
-	awk -v d=$((p1 - p0)) -v c="$c" '
+	awk -v d=$((p1 - p0)) -v c="$c" -v o="$(others_pct $m0 $m1 $((p1 - p0 + c)))" '
 		/^tps = / { tps = $3 }
 		/^latency average/ { lat = $4 }
 		/^number of transactions actually processed/ { split($6, a, "/"); n = a[1] }
-		END { print tps, lat, d, n, c }' "$out"
+		END { print tps, lat, d, n, c, o }' "$out"
 }
 
 # wrk_run LUA SECONDS: one wrk run; prints its WRKJSON with the CPU ticks
 # of the gateway, PostgreSQL and wrk during the run added.
 wrk_run() {
-	local lua=$1 secs=$2 out=$bench_tmp/wrk.out g0 g1 p0 p1 w pid json
+	local lua=$1 secs=$2 out=$bench_tmp/wrk.out g0 g1 p0 p1 w pid json m0 m1
+	m0=$(machine_ticks)
 	g0=$(proc_ticks "$bench_gateway_pid")
 	p0=$(pg_ticks "$pm")
-	wrk -t"$BENCH_THREADS" -c"$BENCH_CONNS" -d"${secs}s" --timeout 30s --latency \
-		-s "$lua" "$BENCH_URL" >"$out" 2>&1 &
+	with_rusage "$bench_tmp/wrk.ticks" wrk -t"$BENCH_THREADS" -c"$BENCH_CONNS" -d"${secs}s" \
+		--timeout 30s --latency -s "$lua" "$BENCH_URL" >"$out" 2>&1 &
 	pid=$!
 	bench_track "$pid"
-	w=$(ticks_until_exit "$pid")
 	wait "$pid"
+	w=$(cat "$bench_tmp/wrk.ticks")
 	g1=$(proc_ticks "$bench_gateway_pid")
 	p1=$(pg_ticks "$pm")
+	m1=$(machine_ticks)
 	json=$(sed -n 's/^WRKJSON //p' "$out")
 	[ -n "$json" ] || { cat "$out" >&2; return 1; }
-	echo "${json%\}},\"gateway_ticks\":$((g1 - g0)),\"postgres_ticks\":$((p1 - p0)),\"wrk_ticks\":$w}"
+	echo "${json%\}},\"gateway_ticks\":$((g1 - g0)),\"postgres_ticks\":$((p1 - p0)),\"wrk_ticks\":$w,\"others_pct\":$(others_pct $m0 $m1 $((g1 - g0 + p1 - p0 + w)))}"
 }
 
 # One route: ROUNDS x (wrk, then pgbench on the same statement), so that
 # both sides see the same background load; a login round also runs
 # pgbench on the login's own dispatch statement.
 measure_route() {
-	local key=$1 rid lua pgs rounds secs i w c d= rows=$bench_tmp/rounds.jsonl
+	local key=$1 rid lua pgs rounds secs i w c d='' rows=$bench_tmp/rounds.jsonl
 	route_def "$key"
 	rid=$(route_id "$METHOD" "$PATTERN")
 	[ -n "$rid" ] || die "no route $METHOD $PATTERN in api.routes"
@@ -143,8 +156,9 @@ name, key, hz, rows = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4]
 rounds = [json.loads(l) for l in open(rows) if l.strip()]
 
 def pg(text):
-    tps, lat, pticks, tx, cticks = text.split()
-    return {"tps": float(tps), "lat": float(lat), "pticks": int(pticks), "tx": int(tx), "cticks": int(cticks)}
+    tps, lat, pticks, tx, cticks, others = text.split()
+    return {"tps": float(tps), "lat": float(lat), "pticks": int(pticks), "tx": int(tx), "cticks": int(cticks),
+            "others": float(others)}
 
 wrk = [r["wrk"] for r in rounds]
 ceil = [pg(r["pgbench"]) for r in rounds]
@@ -164,8 +178,12 @@ row = {
     "non2xx": sum(w["non2xx"] for w in wrk),
     "socket_errors": sum(w["connect_errors"] + w["read_errors"] + w["write_errors"] + w["timeouts"] for w in wrk),
     "ceiling_tps": round(ceil_tps, 1),
-    "ratio": round(rps / ceil_tps, 3),
+    # each round pairs a wrk run with the pgbench run right after it, under
+    # about the same background load: the median of the paired ratios
+    # resists a burst from other processes better than pooled totals
+    "ratio": round(statistics.median(per_round), 3),
     "ratio_rounds": [round(x, 3) for x in per_round],
+    "ratio_pooled": round(rps / ceil_tps, 3),
     "requests": n,
     "seconds": round(secs, 1),
     "p90_ms": round(statistics.median(w["p90_us"] for w in wrk) / 1000, 2),
@@ -176,6 +194,8 @@ row = {
     "wrk_cpu_s_per_1k": round(sum(w["wrk_ticks"] for w in wrk) / hz / n * 1000, 4),
     "ceiling_postgres_cpu_s_per_1k": round(sum(c["pticks"] for c in ceil) / hz / ceil_tx * 1000, 4),
     "ceiling_pgbench_cpu_s_per_1k": round(sum(c["cticks"] for c in ceil) / hz / ceil_tx * 1000, 4),
+    "others_cpu_pct_wrk": round(statistics.mean(w["others_pct"] for w in wrk), 1),
+    "others_cpu_pct_pgbench": round(statistics.mean(c["others"] for c in ceil), 1),
 }
 if key == "login":
     row["ceiling"] = "pgbench: SELECT pgapp.password_verify(pw, hash) (bcrypt at the same cost, superuser)"
@@ -184,7 +204,8 @@ if key == "login":
     # average, which matters only for requests as slow as a bcrypt
     mean_s = row["mean_ms"] / 1000
     row["rps_tail_corrected"] = round(n / (secs - len(wrk) * mean_s / 2), 1)
-    row["ratio_tail_corrected"] = round(row["rps_tail_corrected"] / ceil_tps, 3)
+    row["ratio_tail_corrected"] = round(statistics.median(
+        w["requests"] / (w["duration_us"] / 1e6 - mean_s / 2) / c["tps"] for w, c in zip(wrk, ceil)), 3)
     d = pg(rounds[0]["dispatch"])
     row["dispatch_tps"] = round(d["tps"], 1)
     row["dispatch_ratio"] = round(rps / d["tps"], 3)
@@ -217,7 +238,7 @@ jwt_per_s=$(awk -v a="$jwt_full" -v b="$jwt_base" 'BEGIN { printf "%.0f", 100000
 gw_hwm=$(proc_kb "$bench_gateway_pid" VmHWM)
 gw_rss=$(proc_kb "$bench_gateway_pid" VmRSS)
 load_end=$(cut -d' ' -f1-3 /proc/loadavg)
-others_end=$(ps -eo pcpu=,comm= --sort=-pcpu | awk '$1 > 5 { printf "%s%s(%s%%)", sep, $2, $1; sep=", " }')
+others_end=$(busy_now)
 
 mkdir -p "$(dirname "$BENCH_OUT")"
 /usr/bin/python3 - "$results" "$BENCH_OUT" <<PY
@@ -237,6 +258,10 @@ meta = {
     "loadavg_start": "$load_start", "loadavg_end": "$load_end",
     "busy_processes_start": "$others_start", "busy_processes_end": "$others_end",
 }
+try:
+    meta["other_processes"] = json.load(open("$bench_tmp/others.json"))
+except (OSError, ValueError):
+    pass
 # a list of route rows; each carries the run's facts under "run"
 for r in rows:
     r["run"] = meta
@@ -247,6 +272,7 @@ hdr = ("route", "req/s", "p50 ms", "p99 ms", "non-2xx", "ceiling tps", "ratio", 
 fmt = "%-34s %9s %8s %8s %8s %12s %7s %12s %12s"
 print()
 print(fmt % hdr)
+# ratio: median of the paired rounds' ratios (see README)
 for r in rows:
     print(fmt % (r["route"], "%.0f" % r["rps"], "%.2f" % r["p50_ms"], "%.2f" % r["p99_ms"],
                  r["non2xx"] + r["socket_errors"], "%.0f" % r["ceiling_tps"], "%.2f" % r["ratio"],
@@ -260,6 +286,11 @@ print("gateway RSS: peak (VmHWM) %.1f MiB, now %.1f MiB" % (meta["gateway_vmhwm_
 print("%d x %d s per route and side (login %d x %d s), %d connections, %d CPUs, bcrypt cost %d; load %s -> %s" % (
     meta["rounds"], meta["seconds"], meta["login_rounds"], meta["login_seconds"], meta["connections"],
     meta["cpus"], meta["bcrypt_cost"], meta["loadavg_start"], meta["loadavg_end"]))
+o = meta.get("other_processes")
+if o:
+    print("other processes meanwhile: %.0f CPU-s in %d s (%.0f%% of the machine); most: %s" % (
+        o["cpu_seconds"], o["seconds"], 100 * o["cpu_seconds"] / max(o["seconds"], 1) / meta["cpus"],
+        "; ".join("%s (%.0f s)" % (t["command"], t["cpu_seconds"]) for t in o["top"][:4])))
 if any(r["non2xx"] + r["socket_errors"] for r in rows):
     print("WARNING: some requests failed (non-2xx or socket errors)")
 PY

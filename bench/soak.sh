@@ -16,6 +16,7 @@
 #                         at cost 12 bcrypt alone would fill the machine
 #   SOAK_OUT=bench/results/soak.json (git-ignored)
 set -uo pipefail
+# shellcheck source=bench/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 SOAK_SECONDS=${SOAK_SECONDS:-600}

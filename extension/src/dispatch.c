@@ -88,6 +88,8 @@ typedef struct Route
 	bool		wants_fields;	/* some argument is a field of a JSON object */
 	bool		wants_form;
 	FmgrInfo	flinfo;
+	int			nargs;			/* the handler's pronargs */
+	const char *broken;			/* why the row cannot be used, or NULL */
 } Route;
 
 /* The catalog cache: rebuilt after any change to api.routes or pg_proc */
@@ -95,6 +97,12 @@ static HTAB *routes;
 static MemoryContext routes_context;
 static bool routes_stale = true;
 static Oid	routes_relid = InvalidOid;
+
+/*
+ * Handlers running now.  A handler that calls api.dispatch itself must not
+ * reload the cache: the running route and its FmgrInfo live in it.
+ */
+static int	handler_depth = 0;
 
 /* A key/value pair of a query string or form body, decoded */
 typedef struct Pair
@@ -186,11 +194,26 @@ DispatchSplitPattern(Route *route, const char *path)
 		route->segments[route->nsegments++] = p;
 }
 
+/*
+ * A params list that does not describe the handler's arguments (the
+ * routes_check trigger can be bypassed, and a null "name" passes it) would
+ * call the handler with unset arguments: such a route answers an error
+ * instead, and the others keep working.
+ */
+static void
+DispatchCheckRoute(Route *route)
+{
+	if (route != NULL && route->broken == NULL &&
+		route->nparams != route->nargs)
+		route->broken = "params does not describe every handler argument";
+}
+
 /* Load every route and its parameters; runs as the extension owner */
 static void
 DispatchLoadRoutes(void)
 {
 	HASHCTL		ctl;
+	HTAB	   *loaded;
 	Oid			save_userid;
 	int			save_sec;
 	MemoryContext old;
@@ -199,6 +222,7 @@ DispatchLoadRoutes(void)
 
 	if (routes_context != NULL)
 		MemoryContextDelete(routes_context);
+	/* published only when complete: a load that fails is retried */
 	routes = NULL;
 	routes_context = AllocSetContextCreate(CacheMemoryContext, "pgapp routes",
 										   ALLOCSET_SMALL_SIZES);
@@ -206,8 +230,9 @@ DispatchLoadRoutes(void)
 	ctl.keysize = sizeof(int);
 	ctl.entrysize = sizeof(Route);
 	ctl.hcxt = routes_context;
-	routes = hash_create("pgapp routes", 64, &ctl,
+	loaded = hash_create("pgapp routes", 64, &ctl,
 						 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	/* before the query: an invalidation during the load makes it stale */
 	routes_stale = false;
 
 	GetUserIdAndSecContext(&save_userid, &save_sec);
@@ -217,12 +242,22 @@ DispatchLoadRoutes(void)
 		elog(ERROR, "SPI_connect failed");
 	routes_relid = RangeVarGetRelid(makeRangeVar("api", "routes", -1),
 									NoLock, false);
-	if (SPI_execute("SELECT r.id, r.path, r.auth, r.handler::oid, p.prorettype, "
-					"       a.ord::int, a.v->>'name', a.v->>'in', "
-					"       a.v ? 'default', a.v->>'default', "
-					"       p.proargtypes[a.ord - 1] "
+
+	/*
+	 * Parsed with the caller's search_path but run as the owner: every
+	 * operator and type name is qualified, so none can be redirected.
+	 */
+	if (SPI_execute("SELECT r.id, r.path, r.auth, r.handler::pg_catalog.oid, "
+					"       p.prorettype, a.ord::int, "
+					"       a.v OPERATOR(pg_catalog.->>) 'name', "
+					"       a.v OPERATOR(pg_catalog.->>) 'in', "
+					"       a.v OPERATOR(pg_catalog.?) 'default', "
+					"       a.v OPERATOR(pg_catalog.->>) 'default', "
+					"       p.proargtypes[a.ord OPERATOR(pg_catalog.-) 1], "
+					"       p.pronargs::int "
 					"  FROM api.routes r "
-					"  JOIN pg_catalog.pg_proc p ON p.oid = r.handler "
+					"  JOIN pg_catalog.pg_proc p "
+					"    ON p.oid OPERATOR(pg_catalog.=) r.handler::pg_catalog.oid "
 					"  LEFT JOIN LATERAL pg_catalog.jsonb_array_elements(r.params) "
 					"       WITH ORDINALITY a(v, ord) ON true "
 					" ORDER BY r.id, a.ord", true, 0) != SPI_OK_SELECT)
@@ -241,7 +276,8 @@ DispatchLoadRoutes(void)
 
 		if (route == NULL || route->id != id)
 		{
-			route = hash_search(routes, &id, HASH_ENTER, &found);
+			DispatchCheckRoute(route);
+			route = hash_search(loaded, &id, HASH_ENTER, &found);
 			DispatchSplitPattern(route, SPI_getvalue(tup, desc, 2));
 			auth = SPI_getvalue(tup, desc, 3);
 			route->auth = strcmp(auth, "none") == 0 ? AUTH_NONE :
@@ -251,13 +287,26 @@ DispatchLoadRoutes(void)
 			route->nparams = 0;
 			route->params = palloc0(sizeof(RouteParam) * FUNC_MAX_ARGS);
 			route->wants_json = route->wants_form = route->wants_fields = false;
+			route->nargs = DatumGetInt32(SPI_getbinval(tup, desc, 12, &isnull));
+			route->broken = NULL;
 			fmgr_info_cxt(route->handler, &route->flinfo, routes_context);
 		}
 		(void) SPI_getbinval(tup, desc, 6, &isnull);
-		if (isnull)
-			continue;			/* a handler without arguments */
+		if (isnull || route->broken != NULL)
+			continue;			/* no arguments, or already refused */
+		/* params[] has FUNC_MAX_ARGS slots, and pronargs is at most that */
+		if (route->nparams >= route->nargs)
+		{
+			route->broken = "params describes more arguments than the handler takes";
+			continue;
+		}
 		param = &route->params[route->nparams++];
 		param->name = SPI_getvalue(tup, desc, 7);
+		if (param->name == NULL)
+		{
+			route->broken = "a parameter has no \"name\"";
+			continue;
+		}
 		param->source = DispatchSource(SPI_getvalue(tup, desc, 8));
 		param->has_default = DatumGetBool(SPI_getbinval(tup, desc, 9, &isnull));
 		param->default_text = SPI_getvalue(tup, desc, 10);
@@ -270,15 +319,17 @@ DispatchLoadRoutes(void)
 		if (param->source == SRC_FORM)
 			route->wants_form = true;
 	}
+	DispatchCheckRoute(route);
 	MemoryContextSwitchTo(old);
 	SPI_finish();
 	SetUserIdAndSecContext(save_userid, save_sec);
+	routes = loaded;
 }
 
 static Route *
 DispatchFindRoute(int id)
 {
-	if (routes_stale || routes == NULL)
+	if (routes == NULL || (routes_stale && handler_depth == 0))
 		DispatchLoadRoutes();
 	return hash_search(routes, &id, HASH_FIND, NULL);
 }
@@ -512,6 +563,21 @@ DispatchMediaType(text *ctype, const char *want)
 }
 
 /*
+ * An error that says nothing about the input (a cancel or statement
+ * timeout, out of memory, shutdown, I/O): re-raised, never a 422.
+ */
+static bool
+DispatchIsInterrupt(ErrorData *e)
+{
+	int			class = ERRCODE_TO_CATEGORY(e->sqlerrcode);
+
+	return e->sqlerrcode == ERRCODE_QUERY_CANCELED ||
+		class == ERRCODE_TO_CATEGORY(ERRCODE_INSUFFICIENT_RESOURCES) ||
+		class == ERRCODE_TO_CATEGORY(ERRCODE_OPERATOR_INTERVENTION) ||
+		class == ERRCODE_TO_CATEGORY(ERRCODE_SYSTEM_ERROR);
+}
+
+/*
  * Parse the JSON body with PostgreSQL's own parser.  Its errors (syntax,
  * nesting depth, invalid Unicode) become a 422, never a 500.
  */
@@ -541,6 +607,8 @@ DispatchParseJson(const char *body, Jsonb **out, char **error)
 		RollbackAndReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(oldcontext);
 		CurrentResourceOwner = oldowner;
+		if (DispatchIsInterrupt(edata))
+			ReThrowError(edata);
 		*error = edata->message;
 		ok = false;
 	}
@@ -599,8 +667,8 @@ DispatchInputValid(Oid type, const char *s)
 					if (isxdigit((unsigned char) *p))
 						digits++;
 					else if (*p != '-' || digits == 0 || digits % 4 != 0 ||
-							 p[1] == '-' || p[1] == '\0')
-						return false;
+							 digits >= 32 || p[1] == '-' || p[1] == '\0')
+						return false;	/* uuid_in: no '-' after the last group */
 				}
 				if (brace && (*p != '}' || p[1] != '\0'))
 					return false;
@@ -637,11 +705,11 @@ DispatchInputValid(Oid type, const char *s)
 			}
 		case TEXTOID:
 		case VARCHAROID:
-		case JSONBOID:
-		case JSONOID:
 			return true;
 		default:
-			return false;		/* unknown: the caller tries the input function */
+			/* unknown, or jsonb/json, which can fail: the caller tries the
+			 * input function in a subtransaction */
+			return false;
 	}
 }
 
@@ -676,11 +744,16 @@ DispatchInput(RouteParam *param, const char *s, Datum *out)
 	}
 	PG_CATCH();
 	{
+		ErrorData  *edata;
+
 		MemoryContextSwitchTo(oldcontext);
+		edata = CopyErrorData();
 		FlushErrorState();
 		RollbackAndReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(oldcontext);
 		CurrentResourceOwner = oldowner;
+		if (DispatchIsInterrupt(edata))
+			ReThrowError(edata);
 		ok = false;
 	}
 	PG_END_TRY();
@@ -901,6 +974,7 @@ DispatchGuarded(DispatchStep fn, void *arg, Response *res)
 {
 	MemoryContext oldcontext = CurrentMemoryContext;
 	ResourceOwner oldowner = CurrentResourceOwner;
+	int			saved_depth = handler_depth;
 	bool		ok = true;
 
 	BeginInternalSubTransaction(NULL);
@@ -916,6 +990,7 @@ DispatchGuarded(DispatchStep fn, void *arg, Response *res)
 	{
 		ErrorData  *edata;
 
+		handler_depth = saved_depth;
 		MemoryContextSwitchTo(oldcontext);
 		edata = CopyErrorData();
 		FlushErrorState();
@@ -966,7 +1041,9 @@ DispatchCallStep(void *arg)
 		fcinfo->args[i].value = c->values[i];
 		fcinfo->args[i].isnull = c->nulls[i];
 	}
+	handler_depth++;			/* DispatchGuarded restores it on error */
 	c->result = FunctionCallInvoke(fcinfo);
+	handler_depth--;
 	c->isnull = fcinfo->isnull;
 }
 
@@ -1156,6 +1233,11 @@ dispatch(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_PGAPP_UNKNOWN_ROUTE),
 				 errmsg("unknown route"),
 				 errhint("The route catalog changed; the gateway reloads it.")));
+	if (route->broken != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("route %d is misconfigured", route->id),
+				 errdetail("In api.routes: %s.", route->broken)));
 	if (!DispatchPathMatches(route, req.path))
 		DispatchRespond(&res, 404, "Not Found");
 	if (res.status == 0)

@@ -59,11 +59,19 @@ static SavedIdentity *saved;	/* in TopTransactionContext */
 
 static SPIPlanPtr session_plan;
 
+/*
+ * Runs as the extension owner but is parsed with the caller's search_path:
+ * every operator is schema-qualified, or a caller's own "=" placed ahead of
+ * pg_catalog would run with the owner's privileges.
+ */
 static const char *session_query =
 "SELECT u.is_active, u.is_superuser "
-"  FROM pgapp.sessions s JOIN pgapp.users u ON u.id = s.user_id "
-" WHERE s.id = $1 AND s.user_id = $2 "
-"   AND s.revoked_at IS NULL AND s.expires_at > pg_catalog.now()";
+"  FROM pgapp.sessions s JOIN pgapp.users u "
+"    ON u.id OPERATOR(pg_catalog.=) s.user_id "
+" WHERE s.id OPERATOR(pg_catalog.=) $1 "
+"   AND s.user_id OPERATOR(pg_catalog.=) $2 "
+"   AND s.revoked_at IS NULL "
+"   AND s.expires_at OPERATOR(pg_catalog.>) pg_catalog.now()";
 
 static void
 IdentityXactCallback(XactEvent event, void *arg)

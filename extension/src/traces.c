@@ -178,7 +178,8 @@ TracesApply(void)
 		args[0] = CStringGetTextDatum(t->kind);
 		args[1] = CStringGetTextDatum(t->payload);
 		args[2] = Int32GetDatum(t->count - t->written);
-		if (SPI_execute_with_args("SELECT pgapp.trace_apply($1, $2::jsonb, $3)",
+		/* owner's rights, caller's search_path: the type is qualified */
+		if (SPI_execute_with_args("SELECT pgapp.trace_apply($1, $2::pg_catalog.jsonb, $3)",
 								  3, argtypes, args, NULL, false, 0) < 0)
 			elog(ERROR, "trace_apply failed");
 		t->written = t->count;

@@ -52,8 +52,13 @@ log_sanitize(char *dst, size_t n, const char *src)
 {
 	size_t i = 0;
 
-	if (n == 0)
+	if (n < 4)
+	{
+		/* too small for the "..." mark below */
+		if (n > 0)
+			dst[0] = '\0';
 		return dst;
+	}
 	if (src == NULL)
 		src = "-";
 	for (; *src != '\0' && i + 1 < n; src++)

@@ -70,7 +70,8 @@ struct pool
 	bool threads_started;
 	atomic_bool stopping;
 	atomic_bool reload;
-	atomic_bool fatal_set;
+	atomic_bool fatal_claimed;	/* one writer of fatal[] */
+	atomic_bool fatal_set;		/* fatal[] is complete */
 	char fatal[256];
 };
 
@@ -110,7 +111,8 @@ first_line(char *dst, size_t n, const char *src)
 static void
 set_fatal(struct pool *p, const char *msg)
 {
-	if (atomic_load(&p->fatal_set))
+	/* both database threads can get here: the first one writes */
+	if (atomic_exchange(&p->fatal_claimed, true))
 		return;
 	snprintf(p->fatal, sizeof(p->fatal), "%s", msg);
 	atomic_store(&p->fatal_set, true);
@@ -257,7 +259,9 @@ reconnector_main(void *arg)
 		down = find_slot(p, SLOT_DOWN);
 		if (down < 0)
 		{
-			pthread_cond_wait(&p->wake, &p->lock);
+			/* re-checked under the lock, or pool_stop's wake-up is lost */
+			if (!atomic_load(&p->stopping))
+				pthread_cond_wait(&p->wake, &p->lock);
 			pthread_mutex_unlock(&p->lock);
 			continue;
 		}
@@ -459,7 +463,8 @@ slot_down(struct pool *p, int i)
 	p->slots[i].conn = NULL;
 	p->slots[i].state = SLOT_DOWN;
 	p->n_up--;
-	pthread_cond_signal(&p->wake);
+	/* the listener also sleeps on wake: a signal could miss the reconnector */
+	pthread_cond_broadcast(&p->wake);
 	if (p->n_up == 0)
 		fail_waiters(p);		/* nothing will be freed: answer 503 now */
 }
@@ -513,11 +518,12 @@ pool_acquire(struct pool *p, int wait_ms)
 			me.slot = -1;
 			me.gave_up = false;
 			me.next = NULL;
+			/* every way out of the wait below takes me off the queue */
 			if (p->queue_tail != NULL)
 				p->queue_tail->next = &me;
 			else
-				p->queue_head = &me;
-			p->queue_tail = &me;
+				p->queue_head = &me; /* cppcheck-suppress autoVariables */
+			p->queue_tail = &me;	 /* cppcheck-suppress autoVariables */
 			while (me.slot < 0 && !me.gave_up && rc != ETIMEDOUT)
 				rc = pthread_cond_timedwait(&me.cond, &p->lock, &deadline);
 			if (me.slot < 0)

@@ -94,7 +94,9 @@ def test_login_timing_http(api, proxied):
 
 def test_login_timing_in_database(dba_sql):
     """Known email + wrong password vs unknown email at bcrypt cost 8 (16x
-    the work of cost 4), medians of 15 interleaved tries, within 10 %."""
+    the work of cost 4), 20 interleaved tries each, within 10 %.  The
+    fastest try of each kind is compared: other load on the machine only
+    ever adds time, so the minimum is the work the login itself does."""
     out = dba_sql(r"""
 BEGIN;
 UPDATE pgapp.settings SET value = '8' WHERE name = 'BCRYPT_COST';
@@ -107,7 +109,7 @@ DECLARE
 	kind text;
 	email text;
 BEGIN
-	FOR i IN 1..15 LOOP
+	FOR i IN 1..20 LOOP
 		FOREACH kind IN ARRAY ARRAY['known', 'unknown'] LOOP
 			email := CASE kind WHEN 'known' THEN 'timing-known@example.com'
 				ELSE 'timing-ghost-' || i || '@example.com' END;
@@ -123,14 +125,14 @@ BEGIN
 END
 $$;
 SELECT json_object_agg(kind, m) FROM (
-	SELECT kind, percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) AS m FROM t GROUP BY kind) x;
+	SELECT kind, min(ms) AS m FROM t GROUP BY kind) x;
 ROLLBACK;
 """)
-    medians = json.loads(out.strip().splitlines()[-1])
-    known, unknown = medians["known"], medians["unknown"]
+    fastest = json.loads(out.strip().splitlines()[-1])
+    known, unknown = fastest["known"], fastest["unknown"]
     # cost 8 is ~256 rounds: several milliseconds; a skipped hash would be ~0
-    assert known > 3 and unknown > 3, medians
-    assert abs(known - unknown) <= 0.10 * max(known, unknown), medians
+    assert known > 3 and unknown > 3, fastest
+    assert abs(known - unknown) <= 0.10 * max(known, unknown), fastest
     # rolled back: nothing stays
     assert dba_sql("SELECT count(*) FROM pgapp.users WHERE email = 'timing-known@example.com'") == "0"
     assert dba_sql("SELECT value FROM pgapp.settings WHERE name = 'BCRYPT_COST'") == "4"

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include "httpcheck.h"
+#include "log.h"
 
 static const char *
 unescape(const char *in)
@@ -139,4 +140,18 @@ test_httpcheck(void)
 	CHECK(http_token("PATCH"));
 	CHECK(!http_token("GE T"));
 	CHECK(!http_token(""));
+
+	/* log_sanitize: control bytes and quotes replaced, long input cut with
+	 * "...", and a buffer too small for the mark stays within bounds */
+	{
+		char small[8], tiny[4];
+
+		memset(tiny, 'x', sizeof(tiny));
+		CHECK_STR(log_sanitize(small, sizeof(small), "a\"b\n"), "a?b?");
+		CHECK_STR(log_sanitize(small, sizeof(small), "abcdefghij"), "abcd...");
+		CHECK_STR(log_sanitize(tiny, 3, "abcdef"), "");
+		CHECK(tiny[3] == 'x');
+		CHECK_STR(log_sanitize(tiny, sizeof(tiny), "abcdef"), "...");
+		CHECK_STR(log_sanitize(small, sizeof(small), NULL), "-");
+	}
 }

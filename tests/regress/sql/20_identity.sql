@@ -231,6 +231,24 @@ BEGIN
 END
 $$;
 
+--
+-- The session check runs as the extension owner but is parsed with the
+-- caller's search_path: a caller's own "=" for uuid, put ahead of
+-- pg_catalog in a schema the owner can see, must not be used (it would run
+-- with the owner's rights)
+--
+CREATE SCHEMA regress_ident_evil AUTHORIZATION regress_ident_caller;
+SET ROLE regress_ident_caller;
+GRANT USAGE ON SCHEMA regress_ident_evil TO PUBLIC;
+CREATE FUNCTION regress_ident_evil.uuid_eq(a uuid, b uuid) RETURNS boolean
+	LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'operator hijacked as %', current_user; END $$;
+CREATE OPERATOR regress_ident_evil.= (LEFTARG = uuid, RIGHTARG = uuid, FUNCTION = regress_ident_evil.uuid_eq);
+SET search_path = regress_ident_evil, pg_catalog;
+SELECT pg_temp.try(format('SELECT api.authenticate(%L) IS NOT NULL', :'tok_b')) AS hijack_refused;
+RESET search_path;
+RESET ROLE;
+DROP SCHEMA regress_ident_evil CASCADE;
+
 -- clean up
 DELETE FROM pgapp.users WHERE email LIKE 'ident-%@example.com';
 DROP ROLE regress_ident_caller;

@@ -142,6 +142,18 @@ $$;
 COMMENT ON FUNCTION pgapp.user_import(text, text, text, boolean, boolean) IS
 'create a user with a bcrypt hash from another system ($2a$/$2b$/$2y$, converted to $2a$); the first login replaces it (DBAs)';
 
+-- Handlers on the hot path without a SET clause (names qualified instead),
+-- so PostgreSQL can inline them (bench/README.md).
+CREATE OR REPLACE FUNCTION pgapp.user_public(u pgapp.users) RETURNS jsonb
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+	SELECT pg_catalog.jsonb_build_object('id', u.id, 'email', u.email, 'is_active', u.is_active,
+		'is_superuser', u.is_superuser, 'full_name', u.full_name, 'created_at', u.created_at)
+$$;
+CREATE OR REPLACE FUNCTION api.health_check() RETURNS jsonb
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$ SELECT 'true'::pg_catalog.jsonb $$;
+
 -- as 90_security.sql does for every object of a fresh install
 ALTER FUNCTION pgapp.password_verify_bcrypt(text, text) OWNER TO pgapp_owner;
 ALTER FUNCTION pgapp.password_matches(uuid, text) OWNER TO pgapp_owner;

@@ -39,6 +39,5 @@ COMMENT ON FUNCTION pgapp.token_hash(text) IS 'how refresh and reset tokens are 
 
 CREATE FUNCTION api.health_check() RETURNS jsonb
 LANGUAGE sql STABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
-AS $$ SELECT 'true'::jsonb $$;
+AS $$ SELECT 'true'::pg_catalog.jsonb $$;
 COMMENT ON FUNCTION api.health_check() IS 'true while the database answers (GET /utils/health-check/)';

@@ -116,11 +116,13 @@ SELECT pg_catalog.pg_extension_config_dump('pgapp.settings', '');
 
 -- ---------- helpers ----------
 
+-- No SET clause, every name qualified: a SET would stop PostgreSQL from
+-- inlining it, and GET /users/me would pay a GUC save/restore and a plan
+-- on every call (bench/README.md).
 CREATE FUNCTION pgapp.user_public(u pgapp.users) RETURNS jsonb
 LANGUAGE sql STABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
 AS $$
-	SELECT jsonb_build_object('id', u.id, 'email', u.email, 'is_active', u.is_active,
+	SELECT pg_catalog.jsonb_build_object('id', u.id, 'email', u.email, 'is_active', u.is_active,
 		'is_superuser', u.is_superuser, 'full_name', u.full_name, 'created_at', u.created_at)
 $$;
 COMMENT ON FUNCTION pgapp.user_public(pgapp.users) IS 'a user as UserPublic';

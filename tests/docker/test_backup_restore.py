@@ -1,0 +1,103 @@
+"""Backups (SPEC §7, docs/DOCKER.md): every table holding data is registered
+with pg_extension_config_dump, so a plain pg_dump of a populated database,
+restored into a fresh cluster, keeps users, passwords, sessions, keys and
+items: the user logs in again, an access token issued before the dump still
+authenticates, and the items are there, still private to their owner."""
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import uuid
+
+import pytest
+
+from conftest import bearer, login
+from test_init_scripts import ROOT, cluster_env, cluster_sh, free_port
+
+
+def run_sql(psql, host, port, db, query, **variables):
+    cmd = [psql, "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-h", host, "-p", str(port),
+           "-U", "postgres", "-d", db]
+    for k, v in variables.items():
+        cmd += ["-v", f"{k}={v}"]
+    proc = subprocess.run(cmd, input=query, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def second_cluster():
+    workdir = cluster_sh("workdir")
+    os.makedirs(workdir, exist_ok=True)
+    d = tempfile.mkdtemp(prefix="restore.", dir=workdir)
+    os.chmod(d, 0o755)
+    port = free_port()
+    cluster_sh("create", d, str(port))
+    try:
+        yield os.path.join(d, "sock"), port
+    finally:
+        subprocess.run([os.path.join(ROOT, "scripts", "cluster.sh"), "stop", d, "immediate"],
+                       env=cluster_env(), capture_output=True)
+        subprocess.run([os.path.join(ROOT, "scripts", "pgchroot.sh"), "sweep", d], capture_output=True)
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def test_dump_restore_keeps_users_sessions_keys_and_items(api, superuser_token, second_cluster):
+    psql = os.environ["PGAPP_PSQL"]
+    # a populated database: two users, items, a live session
+    owner = f"backup-{uuid.uuid4().hex[:10]}@example.com"
+    other = f"backup-{uuid.uuid4().hex[:10]}@example.com"
+    for email in (owner, other):
+        r = api.post("/users/signup", json={"email": email, "password": "backup-password-1"})
+        assert r.status_code == 200, r.text
+    token = login(api, owner, "backup-password-1")["access_token"]
+    titles = sorted(f"kept {i}" for i in range(3))
+    for title in titles:
+        r = api.post("/items/", json={"title": title}, headers=bearer(token))
+        assert r.status_code == 200, r.text
+
+    # pg_dump to stdout (PG 13/17 run inside their chroot: no host paths)
+    dump = subprocess.run([cluster_sh("bin", "pg_dump"), "-Fc", "-h", os.environ["PGHOST"],
+                           "-p", os.environ["PGPORT"], "-U", "postgres", "pgapp"],
+                          capture_output=True, env=cluster_env())
+    assert dump.returncode == 0, dump.stderr.decode()
+    assert len(dump.stdout) > 1000
+
+    host, port = second_cluster
+    run_sql(psql, host, port, "postgres", "CREATE DATABASE restored")
+    restore = subprocess.run([cluster_sh("bin", "pg_restore"), "-h", host, "-p", str(port),
+                              "-U", "postgres", "-d", "restored", "--exit-on-error"],
+                             input=dump.stdout, capture_output=True, env=cluster_env())
+    assert restore.returncode == 0, restore.stderr.decode()
+
+    # the token issued before the dump still authenticates: keys and
+    # sessions came back; the items too, and only for their owner
+    out = run_sql(psql, host, port, "restored", """
+BEGIN;
+SELECT api.authenticate(:'token') IS NOT NULL;
+SELECT api.me() ->> 'email';
+SELECT string_agg(x ->> 'title', ',' ORDER BY x ->> 'title')
+  FROM jsonb_array_elements(api.items_list(0, 100) -> 'data') x;
+COMMIT;
+""", token=token)
+    assert out.splitlines() == ["t", owner, ",".join(titles)]
+
+    # a password login works, and the other user sees none of the items
+    out = run_sql(psql, host, port, "restored", """
+SELECT api.login(:'email', 'backup-password-1') ->> 'access_token' AS t \\gset
+BEGIN;
+SELECT api.authenticate(:'t') IS NOT NULL;
+SELECT api.items_list(0, 100) -> 'count';
+COMMIT;
+""", email=other)
+    assert out.splitlines() == ["t", "0"]
+
+    # the keyring was restored, secrets included, and is still private
+    assert run_sql(psql, host, port, "restored",
+                   "SELECT count(*) > 0 FROM pgapp.keys WHERE signing") == "t"
+    assert run_sql(psql, host, port, "restored",
+                   "SELECT has_table_privilege('pgapp_caller', 'pgapp.signing_keys', 'SELECT')") == "f"
+    # a superuser still exists
+    assert json.loads(run_sql(psql, host, port, "restored",
+                              "SELECT count(*) FROM pgapp.users WHERE is_superuser")) >= 1

@@ -9,8 +9,10 @@
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -306,25 +308,63 @@ resolve_client(struct request *r, struct MHD_Connection *c)
 				   sizeof(r->client));
 }
 
+/*
+ * Request ids: splitmix64 over a per-thread state seeded once from
+ * getrandom() (threads are per connection: one call per connection, not
+ * per request).  The output is a bijection of the state and the state steps
+ * by an odd constant, so one thread repeats only after 2^64 ids; two
+ * threads collide only if their runs of states overlap.  For M ids over T
+ * threads that is about M * T / 2^64, never worse than M^2 / 2^65 for
+ * independent random 64-bit ids.
+ */
+#define SPLITMIX_GAMMA 0x9e3779b97f4a7c15ULL
+
+static __thread uint64_t rid_state;
+static __thread bool rid_seeded;
+
+static uint64_t
+splitmix64_mix(uint64_t z)
+{
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+static void
+rid_seed(void)
+{
+	static atomic_uint_fast64_t counter;
+	uint64_t seed;
+
+	if (getrandom(&seed, sizeof(seed), 0) != (ssize_t) sizeof(seed))
+	{
+		struct timespec ts;
+
+		/* distinct per thread and per call even at the same instant */
+		clock_gettime(CLOCK_REALTIME, &ts);
+		seed = ((uint64_t) ts.tv_sec * 1000000000ULL + (uint64_t) ts.tv_nsec) ^
+			   ((uint64_t) (uintptr_t) pthread_self() << 1) ^
+			   (atomic_fetch_add(&counter, 1) * SPLITMIX_GAMMA);
+		seed = splitmix64_mix(seed);
+	}
+	rid_state = seed;
+	rid_seeded = true;
+}
+
 static void
 make_request_id(char out[17])
 {
 	static const char hex[] = "0123456789abcdef";
-	unsigned char raw[8];
+	uint64_t v;
 
-	if (getrandom(raw, sizeof(raw), 0) != (ssize_t) sizeof(raw))
+	if (!rid_seeded)
+		rid_seed();
+	rid_state += SPLITMIX_GAMMA;
+	v = splitmix64_mix(rid_state);
+	for (int i = 15; i >= 0; i--)
 	{
-		struct timespec ts;
-
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		memcpy(raw, &ts.tv_nsec, sizeof(raw) < sizeof(ts.tv_nsec)
-									 ? sizeof(raw)
-									 : sizeof(ts.tv_nsec));
-	}
-	for (int i = 0; i < 8; i++)
-	{
-		out[2 * i] = hex[raw[i] >> 4];
-		out[2 * i + 1] = hex[raw[i] & 15];
+		out[i] = hex[v & 15];
+		v >>= 4;
 	}
 	out[16] = '\0';
 }

@@ -500,6 +500,7 @@ pool_acquire(struct pool *p, int wait_ms)
 {
 	struct timespec deadline;
 	struct waiter me;
+	PGconn *conn;
 	int i = -1;
 
 	deadline_after(&deadline, wait_ms);
@@ -533,9 +534,24 @@ pool_acquire(struct pool *p, int wait_ms)
 			}
 			i = me.slot;
 		}
-		if (slot_alive(p->slots[i].conn))
-			break;
+
+		/*
+		 * Slot i is BUSY now and belongs to this thread alone (the
+		 * reconnector only takes DOWN slots, find_slot here only IDLE
+		 * ones, hand_to_waiter only the caller's own slot), so it is
+		 * checked without the lock; the lock is taken again only to mark
+		 * it down.  me is off the queue by now: whoever handed the slot
+		 * over unlinked it and signalled under the lock.
+		 */
+		conn = p->slots[i].conn;
+		pthread_mutex_unlock(&p->lock);
+		if (slot_alive(conn))
+		{
+			pthread_cond_destroy(&me.cond);
+			return i;
+		}
 		log_msg(LOG_WARN, "database: pooled connection lost");
+		pthread_mutex_lock(&p->lock);
 		slot_down(p, i);
 		i = -1;
 	}

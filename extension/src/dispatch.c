@@ -394,6 +394,21 @@ DispatchInvalid(Invalid *inv, const char *type, const char *where,
 	appendStringInfo(b, ", \"input\": %s}", input_json ? input_json : "null");
 }
 
+static void
+DispatchInvalidInit(Invalid *inv)
+{
+	initStringInfo(&inv->list);
+	inv->count = 0;
+}
+
+/* Answer 422 with the errors collected in inv */
+static void
+DispatchRespondInvalid(Response *res, Invalid *inv)
+{
+	res->status = 422;
+	res->body = psprintf("{\"detail\": %s]}", inv->list.data);
+}
+
 static char *
 DispatchJsonString(const char *s)
 {
@@ -578,42 +593,71 @@ DispatchIsInterrupt(ErrorData *e)
 }
 
 /*
- * Parse the JSON body with PostgreSQL's own parser.  Its errors (syntax,
- * nesting depth, invalid Unicode) become a 422, never a 500.
+ * Run fn(arg) in a subtransaction.  Returns NULL when it succeeded, else
+ * its error, with the subtransaction rolled back and the error state
+ * cleared: the caller decides whether it becomes a response or is
+ * re-raised.
  */
-static bool
-DispatchParseJson(const char *body, Jsonb **out, char **error)
+typedef void (*DispatchStep) (void *arg);
+
+static ErrorData *
+DispatchTry(DispatchStep fn, void *arg)
 {
 	MemoryContext oldcontext = CurrentMemoryContext;
 	ResourceOwner oldowner = CurrentResourceOwner;
-	bool		ok = true;
+	int			saved_depth = handler_depth;
+	ErrorData  *volatile edata = NULL;
 
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(oldcontext);
 	PG_TRY();
 	{
-		*out = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(body)));
+		fn(arg);
 		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcontext);
-		CurrentResourceOwner = oldowner;
 	}
 	PG_CATCH();
 	{
-		ErrorData  *edata;
-
+		handler_depth = saved_depth;
 		MemoryContextSwitchTo(oldcontext);
 		edata = CopyErrorData();
 		FlushErrorState();
 		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcontext);
-		CurrentResourceOwner = oldowner;
-		if (DispatchIsInterrupt(edata))
-			ReThrowError(edata);
-		*error = edata->message;
-		ok = false;
 	}
 	PG_END_TRY();
-	return ok;
+	MemoryContextSwitchTo(oldcontext);
+	CurrentResourceOwner = oldowner;
+	return edata;
+}
+
+typedef struct JsonStep
+{
+	const char *text;
+	Jsonb	   *result;
+} JsonStep;
+
+static void
+DispatchJsonStep(void *arg)
+{
+	JsonStep   *j = arg;
+
+	j->result = DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
+												   CStringGetDatum(j->text)));
+}
+
+/*
+ * Parse the JSON body with PostgreSQL's own parser.  Its errors (syntax,
+ * nesting depth, invalid Unicode) become a 422, never a 500.
+ */
+static bool
+DispatchParseJson(const char *body, Jsonb **out)
+{
+	JsonStep	step = {body, NULL};
+	ErrorData  *edata = DispatchTry(DispatchJsonStep, &step);
+
+	if (edata != NULL && DispatchIsInterrupt(edata))
+		ReThrowError(edata);
+	*out = step.result;
+	return edata == NULL;
 }
 
 /* ---------- argument binding ---------- */
@@ -713,13 +757,28 @@ DispatchInputValid(Oid type, const char *s)
 	}
 }
 
+typedef struct InputStep
+{
+	RouteParam *param;
+	const char *text;
+	Datum		result;
+} InputStep;
+
+static void
+DispatchInputStep(void *arg)
+{
+	InputStep  *i = arg;
+
+	i->result = OidInputFunctionCall(i->param->typinput, (char *) i->text,
+									 i->param->typioparam, -1);
+}
+
 /* Call a type's input function, catching its error */
 static bool
 DispatchInput(RouteParam *param, const char *s, Datum *out)
 {
-	MemoryContext oldcontext = CurrentMemoryContext;
-	ResourceOwner oldowner = CurrentResourceOwner;
-	bool		ok = true;
+	InputStep	step = {param, s, (Datum) 0};
+	ErrorData  *edata;
 
 	if (DispatchInputValid(param->type, s))
 	{
@@ -732,32 +791,11 @@ DispatchInput(RouteParam *param, const char *s, Datum *out)
 		param->type == BOOLOID)
 		return false;
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(oldcontext);
-	PG_TRY();
-	{
-		*out = OidInputFunctionCall(param->typinput, (char *) s,
-									param->typioparam, -1);
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcontext);
-		CurrentResourceOwner = oldowner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(oldcontext);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcontext);
-		CurrentResourceOwner = oldowner;
-		if (DispatchIsInterrupt(edata))
-			ReThrowError(edata);
-		ok = false;
-	}
-	PG_END_TRY();
-	return ok;
+	edata = DispatchTry(DispatchInputStep, &step);
+	if (edata != NULL && DispatchIsInterrupt(edata))
+		ReThrowError(edata);
+	*out = step.result;
+	return edata == NULL;
 }
 
 /* FastAPI's first loc element: body fields, forms and JSON are "body" */
@@ -948,11 +986,9 @@ DispatchMapError(ErrorData *e, Response *res)
 	{
 		Invalid		inv;
 
-		initStringInfo(&inv.list);
-		inv.count = 0;
+		DispatchInvalidInit(&inv);
 		DispatchInvalid(&inv, "value_error", "body", NULL, e->message, NULL);
-		res->status = 422;
-		res->body = psprintf("{\"detail\": %s]}", inv.list.data);
+		DispatchRespondInvalid(res, &inv);
 		return true;
 	}
 	if (e->sqlerrcode == ERRCODE_UNIQUE_VIOLATION)
@@ -964,45 +1000,17 @@ DispatchMapError(ErrorData *e, Response *res)
 }
 
 /*
- * Run fn(arg) in a subtransaction.  An expected error becomes the response
- * (returns false); an unexpected one is re-raised.
+ * Run a step of the request in a subtransaction.  An expected error
+ * becomes the response (returns false); an unexpected one is re-raised.
  */
-typedef void (*DispatchStep) (void *arg);
-
 static bool
 DispatchGuarded(DispatchStep fn, void *arg, Response *res)
 {
-	MemoryContext oldcontext = CurrentMemoryContext;
-	ResourceOwner oldowner = CurrentResourceOwner;
-	int			saved_depth = handler_depth;
-	bool		ok = true;
+	ErrorData  *edata = DispatchTry(fn, arg);
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(oldcontext);
-	PG_TRY();
-	{
-		fn(arg);
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcontext);
-		CurrentResourceOwner = oldowner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		handler_depth = saved_depth;
-		MemoryContextSwitchTo(oldcontext);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcontext);
-		CurrentResourceOwner = oldowner;
-		if (!DispatchMapError(edata, res))
-			ReThrowError(edata);
-		ok = false;
-	}
-	PG_END_TRY();
-	return ok;
+	if (edata != NULL && !DispatchMapError(edata, res))
+		ReThrowError(edata);
+	return edata == NULL;
 }
 
 typedef struct AuthStep
@@ -1092,8 +1100,6 @@ static void
 DispatchDecode(Route *route, Request *req, text *query, text *body,
 			   text *ctype, Response *res)
 {
-	char	   *error;
-
 	if (query != NULL &&
 		!DispatchParsePairs(text_to_cstring(query), &req->query, &req->nquery))
 	{
@@ -1122,16 +1128,14 @@ DispatchDecode(Route *route, Request *req, text *query, text *body,
 			DispatchRespond(res, 415, "Unsupported Media Type");
 			return;
 		}
-		if (!DispatchParseJson(text_to_cstring(body), &req->body, &error))
+		if (!DispatchParseJson(text_to_cstring(body), &req->body))
 		{
 			Invalid		inv;
 
-			initStringInfo(&inv.list);
-			inv.count = 0;
+			DispatchInvalidInit(&inv);
 			DispatchInvalid(&inv, "json_invalid", "body", NULL,
 							"JSON decode error", "{}");
-			res->status = 422;
-			res->body = psprintf("{\"detail\": %s]}", inv.list.data);
+			DispatchRespondInvalid(res, &inv);
 			return;
 		}
 	}
@@ -1144,8 +1148,7 @@ DispatchCall(Route *route, Request *req, Response *res)
 	Invalid		inv;
 	int			i;
 
-	initStringInfo(&inv.list);
-	inv.count = 0;
+	DispatchInvalidInit(&inv);
 
 	/* a model body: FastAPI checks the body as a whole first */
 	if (route->wants_fields && req->body == NULL)
@@ -1156,8 +1159,7 @@ DispatchCall(Route *route, Request *req, Response *res)
 						DispatchJsonbText(req->body));
 	if (inv.count > 0)
 	{
-		res->status = 422;
-		res->body = psprintf("{\"detail\": %s]}", inv.list.data);
+		DispatchRespondInvalid(res, &inv);
 		return;
 	}
 
@@ -1169,8 +1171,7 @@ DispatchCall(Route *route, Request *req, Response *res)
 					 &call.values[i], &call.nulls[i]);
 	if (inv.count > 0)
 	{
-		res->status = 422;
-		res->body = psprintf("{\"detail\": %s]}", inv.list.data);
+		DispatchRespondInvalid(res, &inv);
 		return;
 	}
 

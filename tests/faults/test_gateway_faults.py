@@ -30,8 +30,10 @@ def gateway_role():
 
 
 @pytest.fixture(scope="module")
-def sleep_route(dba_sql):
-    """GET /api/v1/gwtest/sleep/{seconds}: sleeps, then {"slept": seconds}."""
+def sleep_route(dba_sql, base_url):
+    """GET /api/v1/gwtest/sleep/{seconds}: sleeps, then {"slept": seconds}.
+    NOTIFY is asynchronous (and an earlier fault test may have the listener
+    reconnecting), so the route is waited for, within a bound."""
     role = gateway_role()
     dba_sql(f"""
         CREATE SCHEMA IF NOT EXISTS gwtest;
@@ -45,6 +47,8 @@ def sleep_route(dba_sql):
         VALUES ('GET', '{SLEEP_PATH}', 'gwtest.sleep(float8)'::regprocedure, 'none',
                 '[{{"name": "seconds", "in": "path"}}]');
     """)
+    assert wait_route(base_url, "/api/v1/gwtest/sleep/0", timeout=15), \
+        "a route added with SQL was not served within 15 s"
     yield "/api/v1/gwtest/sleep/"
     dba_sql(f"DELETE FROM api.routes WHERE path = '{SLEEP_PATH}'; DROP SCHEMA gwtest CASCADE;")
 

@@ -113,7 +113,8 @@ typedef struct Pair
 
 typedef struct Request
 {
-	const char *path;
+	char	  **segments;		/* the request path, split once */
+	int			nsegments;
 	Pair	   *query;
 	int			nquery;
 	Pair	   *form;
@@ -178,8 +179,9 @@ DispatchSource(const char *name)
 	return SRC_PATH;			/* keep the compiler quiet */
 }
 
-static void
-DispatchSplitPattern(Route *route, const char *path)
+/* Split a path at '/' (empty segments dropped: a trailing slash matches) */
+static int
+DispatchSplitPath(const char *path, char ***segments)
 {
 	char	   *copy = pstrdup(path);
 	char	   *p;
@@ -188,10 +190,11 @@ DispatchSplitPattern(Route *route, const char *path)
 	for (p = copy; *p; p++)
 		if (*p == '/')
 			n++;
-	route->segments = palloc(sizeof(char *) * (n + 1));
-	route->nsegments = 0;
+	*segments = palloc(sizeof(char *) * (n + 1));
+	n = 0;
 	for (p = strtok(copy, "/"); p != NULL; p = strtok(NULL, "/"))
-		route->segments[route->nsegments++] = p;
+		(*segments)[n++] = p;
+	return n;
 }
 
 /*
@@ -214,8 +217,7 @@ DispatchLoadRoutes(void)
 {
 	HASHCTL		ctl;
 	HTAB	   *loaded;
-	Oid			save_userid;
-	int			save_sec;
+	OwnerSpi	spi;
 	MemoryContext old;
 	uint64		i;
 	Route	   *route = NULL;
@@ -235,11 +237,7 @@ DispatchLoadRoutes(void)
 	/* before the query: an invalidation during the load makes it stale */
 	routes_stale = false;
 
-	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(IdentityOwnerOid(),
-						   save_sec | SECURITY_LOCAL_USERID_CHANGE);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	IdentityOwnerSpiConnect(&spi);
 	routes_relid = RangeVarGetRelid(makeRangeVar("api", "routes", -1),
 									NoLock, false);
 
@@ -278,7 +276,8 @@ DispatchLoadRoutes(void)
 		{
 			DispatchCheckRoute(route);
 			route = hash_search(loaded, &id, HASH_ENTER, &found);
-			DispatchSplitPattern(route, SPI_getvalue(tup, desc, 2));
+			route->nsegments = DispatchSplitPath(SPI_getvalue(tup, desc, 2),
+												 &route->segments);
 			auth = SPI_getvalue(tup, desc, 3);
 			route->auth = strcmp(auth, "none") == 0 ? AUTH_NONE :
 				strcmp(auth, "superuser") == 0 ? AUTH_SUPERUSER : AUTH_USER;
@@ -321,8 +320,7 @@ DispatchLoadRoutes(void)
 	}
 	DispatchCheckRoute(route);
 	MemoryContextSwitchTo(old);
-	SPI_finish();
-	SetUserIdAndSecContext(save_userid, save_sec);
+	IdentityOwnerSpiFinish(&spi);
 	routes = loaded;
 }
 
@@ -522,43 +520,36 @@ DispatchPairValue(Pair *pairs, int npairs, const char *name)
 	return NULL;
 }
 
-/* The path segment matching {name} in the route's pattern */
+/* The request's segment at {name} in the route's pattern (path matched) */
 static char *
-DispatchPathValue(Route *route, const char *path, const char *name)
+DispatchPathValue(Route *route, Request *req, const char *name)
 {
-	char	   *copy = pstrdup(path);
-	char	   *seg;
-	int			i = 0;
+	size_t		len = strlen(name);
+	int			i;
 
-	for (seg = strtok(copy, "/"); seg != NULL; seg = strtok(NULL, "/"), i++)
+	for (i = 0; i < route->nsegments && i < req->nsegments; i++)
 	{
-		const char *pat;
+		const char *pat = route->segments[i];
 
-		if (i >= route->nsegments)
-			return NULL;
-		pat = route->segments[i];
-		if (pat[0] == '{' && strncmp(pat + 1, name, strlen(name)) == 0 &&
-			pat[strlen(name) + 1] == '}' && pat[strlen(name) + 2] == '\0')
-			return seg;
+		if (pat[0] == '{' && strncmp(pat + 1, name, len) == 0 &&
+			pat[len + 1] == '}' && pat[len + 2] == '\0')
+			return req->segments[i];
 	}
 	return NULL;
 }
 
 static bool
-DispatchPathMatches(Route *route, const char *path)
+DispatchPathMatches(Route *route, Request *req)
 {
-	char	   *copy = pstrdup(path);
-	char	   *seg;
-	int			i = 0;
+	int			i;
 
-	for (seg = strtok(copy, "/"); seg != NULL; seg = strtok(NULL, "/"), i++)
-	{
-		if (i >= route->nsegments)
+	if (req->nsegments != route->nsegments)
+		return false;
+	for (i = 0; i < route->nsegments; i++)
+		if (route->segments[i][0] != '{' &&
+			strcmp(route->segments[i], req->segments[i]) != 0)
 			return false;
-		if (route->segments[i][0] != '{' && strcmp(route->segments[i], seg) != 0)
-			return false;
-	}
-	return i == route->nsegments;
+	return true;
 }
 
 /* Does the Content-Type's media type equal want (parameters ignored)? */
@@ -829,7 +820,7 @@ DispatchBind(Route *route, RouteParam *param, Request *req, Invalid *inv,
 	switch (param->source)
 	{
 		case SRC_PATH:
-			raw = DispatchPathValue(route, req->path, param->name);
+			raw = DispatchPathValue(route, req, param->name);
 			present = raw != NULL;
 			break;
 		case SRC_QUERY:
@@ -1223,7 +1214,9 @@ dispatch(PG_FUNCTION_ARGS)
 	memset(&req, 0, sizeof(req));
 	memset(&res, 0, sizeof(res));
 	initStringInfo(&res.headers);
-	req.path = PG_ARGISNULL(1) ? "" : text_to_cstring(PG_GETARG_TEXT_PP(1));
+	req.nsegments = DispatchSplitPath(PG_ARGISNULL(1) ? "" :
+									  text_to_cstring(PG_GETARG_TEXT_PP(1)),
+									  &req.segments);
 	req.authorization = DispatchArgText(fcinfo, 5);
 	req.client = DispatchArgText(fcinfo, 6);
 
@@ -1239,7 +1232,7 @@ dispatch(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("route %d is misconfigured", route->id),
 				 errdetail("In api.routes: %s.", route->broken)));
-	if (!DispatchPathMatches(route, req.path))
+	if (!DispatchPathMatches(route, &req))
 		DispatchRespond(&res, 404, "Not Found");
 	if (res.status == 0)
 		DispatchAuthenticate(route, &req, &res);

@@ -130,6 +130,23 @@ IdentityOwnerOid(void)
 	return get_role_oid("pgapp_owner", false);
 }
 
+void
+IdentityOwnerSpiConnect(OwnerSpi *spi)
+{
+	GetUserIdAndSecContext(&spi->save_userid, &spi->save_sec);
+	SetUserIdAndSecContext(IdentityOwnerOid(),
+						   spi->save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+}
+
+void
+IdentityOwnerSpiFinish(OwnerSpi *spi)
+{
+	SPI_finish();
+	SetUserIdAndSecContext(spi->save_userid, spi->save_sec);
+}
+
 /* A well-formed token whose session is gone: refused like a bad token */
 static void
 IdentityRefuse(void)
@@ -200,8 +217,7 @@ IdentityNumericClaim(Jsonb *claims, const char *key)
 static void
 IdentityCheckSession(IdentityState *id)
 {
-	Oid			save_userid;
-	int			save_sec;
+	OwnerSpi	spi;
 	Datum		args[2];
 	Oid			argtypes[2] = {UUIDOID, UUIDOID};
 	bool		found = false;
@@ -211,11 +227,7 @@ IdentityCheckSession(IdentityState *id)
 	if ((double) time(NULL) >= id->expires)
 		IdentityRefuse();
 
-	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(IdentityOwnerOid(),
-						   save_sec | SECURITY_LOCAL_USERID_CHANGE);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	IdentityOwnerSpiConnect(&spi);
 	if (session_plan == NULL)
 	{
 		SPIPlanPtr	plan = SPI_prepare(session_query, 2, argtypes);
@@ -239,8 +251,7 @@ IdentityCheckSession(IdentityState *id)
 													  SPI_tuptable->tupdesc, 2,
 													  &isnull));
 	}
-	SPI_finish();
-	SetUserIdAndSecContext(save_userid, save_sec);
+	IdentityOwnerSpiFinish(&spi);
 
 	if (!found)
 		IdentityRefuse();

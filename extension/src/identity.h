@@ -24,4 +24,19 @@ extern bool IdentityIsSuperuser(void);
 /* The extension owner, whose privileges internal lookups run with */
 extern Oid	IdentityOwnerOid(void);
 
+/*
+ * SPI as the extension owner, for the internal queries that read what the
+ * caller may not (sessions, the route catalog, traces): connect switches
+ * user and connects, finish disconnects and switches back.  An error in
+ * between is cleaned up by the (sub)transaction abort.
+ */
+typedef struct OwnerSpi
+{
+	Oid			save_userid;
+	int			save_sec;
+} OwnerSpi;
+
+extern void IdentityOwnerSpiConnect(OwnerSpi *spi);
+extern void IdentityOwnerSpiFinish(OwnerSpi *spi);
+
 #endif							/* PGAPP_IDENTITY_H */

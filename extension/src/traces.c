@@ -156,19 +156,14 @@ trace(PG_FUNCTION_ARGS)
 void
 TracesApply(void)
 {
-	Oid			save_userid;
-	int			save_sec;
+	OwnerSpi	spi;
 	Oid			argtypes[3] = {TEXTOID, TEXTOID, INT4OID};
 	Trace	   *t;
 
 	if (traces == NULL)
 		return;
 
-	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(IdentityOwnerOid(),
-						   save_sec | SECURITY_LOCAL_USERID_CHANGE);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	IdentityOwnerSpiConnect(&spi);
 	for (t = traces; t != NULL; t = t->next)
 	{
 		Datum		args[3];
@@ -185,8 +180,7 @@ TracesApply(void)
 		t->written = t->count;
 		t->written_subid = GetCurrentSubTransactionId();
 	}
-	SPI_finish();
-	SetUserIdAndSecContext(save_userid, save_sec);
+	IdentityOwnerSpiFinish(&spi);
 }
 
 /* pgapp.traces_flush() returns void */

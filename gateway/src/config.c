@@ -43,7 +43,6 @@ parse_int(config_getter get, const char *name, long def, long min,
 	return 0;
 }
 
-/* Pool size and event-loop threads: one per CPU. */
 static int
 default_workers(void)
 {
@@ -91,8 +90,6 @@ config_load(struct config *cfg, config_getter get, char *err, size_t errlen)
 	if (parse_int(get, "PORT", 8000, 1, 65535, &cfg->port, err, errlen) ||
 		parse_int(get, "GATEWAY_WORKERS", default_workers(), 1, 1024,
 				  &cfg->workers, err, errlen) ||
-		parse_int(get, "GATEWAY_THREADS", default_workers(), 1, 64,
-				  &cfg->threads, err, errlen) ||
 		parse_int(get, "MAX_BODY_BYTES", 1048576, 1, 1 << 30, &max_body, err,
 				  errlen) ||
 		parse_int(get, "GATEWAY_CONN_TIMEOUT", 30, 1, 3600,

@@ -15,7 +15,6 @@ struct config
 	const char *listen_addr;
 	int port;
 	int workers;				/* database pool size */
-	int threads;				/* event loops (at most workers are used) */
 	unsigned long long max_body;
 	char **cors_origins;
 	int n_cors_origins;

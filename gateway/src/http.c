@@ -17,10 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <errno.h>
-#include <stddef.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
@@ -29,7 +25,6 @@
 #include "deadline.h"
 #include "httpcheck.h"
 #include "log.h"
-#include "perip.h"
 #include "routes.h"
 
 /* libmicrohttpd's own limit, well above ours so that we answer first. */
@@ -53,43 +48,17 @@
 #define BODY_BAD_BODY "{\"detail\":\"There was an error parsing the body\"}"
 #define BODY_BAD_ORIGIN "{\"detail\":\"Disallowed CORS origin\"}"
 
-/*
- * Event loops, one per thread: each owns a libmicrohttpd daemon in
- * external epoll mode (all accept on one listening socket), a partition
- * of the pool, and a control eventfd, in one epoll set.  A request
- * waiting for the database is a suspended connection, not a blocked
- * thread.
- */
-struct loop
-{
-	struct server *srv;
-	struct pool_part *part;
-	struct MHD_Daemon *daemon;
-	pthread_t thread;
-	bool started;
-	int epfd;
-	int ctl_fd;					/* eventfd: quiesce or stop requested */
-	bool quiesced;				/* under srv->ack_lock */
-	bool resumed;				/* run libmicrohttpd again */
-};
-
 struct server
 {
 	const struct config *cfg;
 	struct pool *pool;
-	struct perip *perip;
-	struct loop *loops;
-	int nloops;
+	struct MHD_Daemon *daemon;
 	atomic_int in_flight;
-	atomic_bool quiesce, stop;
-	pthread_mutex_t ack_lock;
-	pthread_cond_t ack;			/* a loop quiesced */
 };
 
 struct request
 {
 	struct server *srv;
-	struct loop *loop;
 	char *raw_uri;				/* as received: path?query */
 	size_t raw_len;
 	struct timespec start;
@@ -104,12 +73,8 @@ struct request
 	unsigned long long discarded;
 	char *path;					/* decoded */
 	int route_id;
-	char route[16];
 	int status;
 	struct conn_track *track;
-	struct MHD_Connection *conn;
-	struct dispatch_job job;	/* sent, or waiting for a connection */
-	bool dispatched, suspended, job_done;
 };
 
 /* ---- responses ---- */
@@ -345,7 +310,8 @@ resolve_client(struct request *r, struct MHD_Connection *c)
 
 /*
  * Request ids: splitmix64 over a per-thread state seeded once from
- * getrandom() (one call per event loop, not per request).  The output is a bijection of the state and the state steps
+ * getrandom() (threads are per connection: one call per connection, not
+ * per request).  The output is a bijection of the state and the state steps
  * by an odd constant, so one thread repeats only after 2^64 ids; two
  * threads collide only if their runs of states overlap.  For M ids over T
  * threads that is about M * T / 2^64, never worse than M^2 / 2^65 for
@@ -564,77 +530,18 @@ header_ok(const char *v)
 	return v == NULL || utf8_valid(v, strlen(v));
 }
 
-/* The database's answer (or why there is none) becomes the response. */
-static enum MHD_Result
-answer_dispatch(struct MHD_Connection *c, struct request *r)
-{
-	struct dispatch_result *res = &r->job.result;
-	enum MHD_Result ret;
-
-	switch (res->outcome)
-	{
-		case DISPATCH_OK:
-			if (res->status < 100 || res->status > 599)
-			{
-				log_msg(LOG_ERROR, "rid=%s dispatcher returned status %d",
-						r->id, res->status);
-				ret = respond(c, r, 500, BODY_INTERNAL);
-			}
-			else
-				ret = respond_full(c, r, res->status, res->body, res->headers,
-								   NULL, false, 0);
-			break;
-		case DISPATCH_UNKNOWN_ROUTE:
-			log_msg(LOG_WARN, "rid=%s route %d unknown to the database: "
-					"reloading the catalog", r->id, r->route_id);
-			ret = respond(c, r, 404, BODY_NOT_FOUND);
-			break;
-		case DISPATCH_ERROR:
-			log_msg(LOG_ERROR, "rid=%s database error %s: %s", r->id,
-					res->sqlstate, res->message);
-			ret = respond(c, r, 500, BODY_INTERNAL);
-			break;
-		case DISPATCH_UNAVAILABLE:
-		default:
-			if (res->message[0] != '\0')
-				log_msg(LOG_WARN, "rid=%s database unavailable: %s", r->id,
-						res->message);
-			ret = respond_unavailable(c, r);
-			break;
-	}
-	dispatch_result_free(res);
-	return ret;
-}
-
-/* The pool's callback, on the request's loop thread: wake the request. */
-static void
-job_done(struct dispatch_job *job)
-{
-	struct request *r =
-		(struct request *) ((char *) job - offsetof(struct request, job));
-
-	r->job_done = true;
-	if (r->suspended)
-	{
-		r->suspended = false;
-		MHD_resume_connection(r->conn);
-		r->loop->resumed = true;
-	}
-}
-
-/*
- * Whole request in: route it and hand it to the loop's pool partition.
- * The connection is suspended until the answer is in; libmicrohttpd then
- * calls the handler again, which answers (answer_dispatch).
- */
 static enum MHD_Result
 dispatch_request(struct MHD_Connection *c, struct request *r)
 {
+	struct server *srv = r->srv;
 	const char *ctype = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 													"Content-Type");
 	const char *authz = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 													"Authorization");
 	const char *query = memchr(r->raw_uri, '?', r->raw_len);
+	const char *params[DISPATCH_NPARAMS];
+	struct dispatch_result res;
+	char route[16];
 	enum MHD_Result ret;
 
 	if (r->too_large)
@@ -647,24 +554,48 @@ dispatch_request(struct MHD_Connection *c, struct request *r)
 	if (!header_ok(ctype) || !header_ok(authz))
 		return respond(c, r, 400, BODY_BAD_HEADER);
 
-	/* all of it lives in the request or the connection until the end */
-	snprintf(r->route, sizeof(r->route), "%d", r->route_id);
-	r->job.params[0] = r->route;
-	r->job.params[1] = r->path;
-	r->job.params[2] = query ? query + 1 : NULL;
-	r->job.params[3] = r->body_len > 0 ? r->body : NULL;
-	r->job.params[4] = ctype;
-	r->job.params[5] = authz;
-	r->job.params[6] = r->client;
-	r->job.done = job_done;
-	r->conn = c;
-	r->dispatched = true;
-	pool_submit(r->loop->part, &r->job, r->srv->cfg->pool_wait_ms);
-	if (r->job_done)
-		return answer_dispatch(c, r);	/* refused at once: no connection */
-	MHD_suspend_connection(c);
-	r->suspended = true;
-	return MHD_YES;
+	snprintf(route, sizeof(route), "%d", r->route_id);
+	params[0] = route;
+	params[1] = r->path;
+	params[2] = query ? query + 1 : NULL;
+	params[3] = r->body_len > 0 ? r->body : NULL;
+	params[4] = ctype;
+	params[5] = authz;
+	params[6] = r->client;
+	pool_dispatch(srv->pool, params, srv->cfg->pool_wait_ms, &res);
+	switch (res.outcome)
+	{
+		case DISPATCH_OK:
+			if (res.status < 100 || res.status > 599)
+			{
+				log_msg(LOG_ERROR, "rid=%s dispatcher returned status %d",
+						r->id, res.status);
+				ret = respond(c, r, 500, BODY_INTERNAL);
+			}
+			else
+				ret = respond_full(c, r, res.status, res.body, res.headers,
+								   NULL, false, 0);
+			break;
+		case DISPATCH_UNKNOWN_ROUTE:
+			log_msg(LOG_WARN, "rid=%s route %d unknown to the database: "
+					"reloading the catalog", r->id, r->route_id);
+			ret = respond(c, r, 404, BODY_NOT_FOUND);
+			break;
+		case DISPATCH_ERROR:
+			log_msg(LOG_ERROR, "rid=%s database error %s: %s", r->id,
+					res.sqlstate, res.message);
+			ret = respond(c, r, 500, BODY_INTERNAL);
+			break;
+		case DISPATCH_UNAVAILABLE:
+		default:
+			if (res.message[0] != '\0')
+				log_msg(LOG_WARN, "rid=%s database unavailable: %s", r->id,
+						res.message);
+			ret = respond_unavailable(c, r);
+			break;
+	}
+	dispatch_result_free(&res);
+	return ret;
 }
 
 static enum MHD_Result
@@ -681,8 +612,6 @@ access_handler(void *cls, struct MHD_Connection *c, const char *url,
 	(void) version;
 	if (r == NULL)
 		return MHD_NO;
-	if (r->dispatched)			/* resumed: the answer is in */
-		return r->job_done ? answer_dispatch(c, r) : MHD_YES;
 	if (!r->started)
 	{
 		const union MHD_ConnectionInfo *info =
@@ -722,13 +651,11 @@ static void *
 uri_logger(void *cls, const char *uri, struct MHD_Connection *c)
 {
 	struct request *r = calloc(1, sizeof(*r));
-	struct loop *l = cls;
 
 	(void) c;
 	if (r == NULL)
 		return NULL;
-	r->loop = l;
-	r->srv = l->srv;
+	r->srv = cls;
 	clock_gettime(CLOCK_MONOTONIC, &r->start);
 	make_request_id(r->id);
 	r->raw_len = strlen(uri);
@@ -775,7 +702,7 @@ request_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 				  enum MHD_RequestTerminationCode toe)
 {
 	struct request *r = *con_cls;
-	struct server *srv = ((struct loop *) cls)->srv;
+	struct server *srv = cls;
 	char path[256], method[32];
 
 	(void) c;
@@ -807,6 +734,7 @@ static void
 connection_notify(void *cls, struct MHD_Connection *c, void **socket_context,
 				  enum MHD_ConnectionNotificationCode toe)
 {
+	(void) cls;
 	if (toe == MHD_CONNECTION_NOTIFY_STARTED)
 	{
 		const union MHD_ConnectionInfo *info =
@@ -816,13 +744,8 @@ connection_notify(void *cls, struct MHD_Connection *c, void **socket_context,
 	}
 	else if (toe == MHD_CONNECTION_NOTIFY_CLOSED)
 	{
-		const union MHD_ConnectionInfo *info =
-			MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-
 		deadline_conn_close(*socket_context);
 		*socket_context = NULL;
-		perip_give(((struct loop *) cls)->srv->perip,
-				   info ? info->client_addr : NULL);
 	}
 }
 
@@ -840,268 +763,17 @@ mhd_logger(void *cls, const char *fmt, va_list ap)
 	log_msg(LOG_DEBUG, "libmicrohttpd: %s", line);
 }
 
-/* Accept policy: the per-address limit, counted across the loops. */
-static enum MHD_Result
-accept_policy(void *cls, const struct sockaddr *addr, socklen_t addrlen)
-{
-	struct server *s = cls;
-
-	(void) addrlen;
-	if (perip_take(s->perip, addr))
-		return MHD_YES;
-	log_msg(LOG_WARN, "connection refused: per-address limit (%d) reached",
-			s->cfg->max_conns_per_ip);
-	return MHD_NO;
-}
-
-#define TAG_MHD 0
-#define TAG_POOL 1
-#define TAG_CTL 2
-
-/* How long a loop may sleep: libmicrohttpd's timeouts, the pool's waits. */
-static int
-loop_timeout(struct loop *l)
-{
-	MHD_UNSIGNED_LONG_LONG mhd_ms;
-	int ms = 1000, pool_ms = pool_timeout_ms(l->part);
-
-	if (MHD_get_timeout(l->daemon, &mhd_ms) == MHD_YES &&
-		mhd_ms < (MHD_UNSIGNED_LONG_LONG) ms)
-		ms = (int) mhd_ms;
-	if (pool_ms >= 0 && pool_ms < ms)
-		ms = pool_ms;
-	return ms;
-}
-
-static void
-loop_quiesce(struct loop *l)
-{
-	struct server *s = l->srv;
-	MHD_socket fd = MHD_quiesce_daemon(l->daemon);
-
-	if (fd != MHD_INVALID_SOCKET)
-		close(fd);
-	pthread_mutex_lock(&s->ack_lock);
-	l->quiesced = true;
-	pthread_cond_broadcast(&s->ack);
-	pthread_mutex_unlock(&s->ack_lock);
-}
-
-/*
- * An event loop.  Per wake-up: database results first (they resume
- * suspended requests), then libmicrohttpd, whose handlers send new
- * requests to the pool without blocking.
- */
-static void *
-loop_main(void *arg)
-{
-	struct loop *l = arg;
-	struct server *s = l->srv;
-	bool quiesced = false;
-
-	while (!atomic_load(&s->stop))
-	{
-		struct epoll_event ev[3];
-		bool mhd_ready = false, db_ready = false;
-		int timeout = loop_timeout(l);
-		int n = epoll_wait(l->epfd, ev, 3, timeout);
-
-		if (n < 0 && errno != EINTR)
-		{
-			log_msg(LOG_ERROR, "event loop: epoll_wait: %s", strerror(errno));
-			break;
-		}
-		for (int k = 0; k < n; k++)
-		{
-			uint64_t v;
-
-			if (ev[k].data.u32 == TAG_MHD)
-				mhd_ready = true;
-			else if (ev[k].data.u32 == TAG_POOL)
-				db_ready = true;
-			else if (read(l->ctl_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-				log_msg(LOG_ERROR, "event loop: eventfd: %s", strerror(errno));
-		}
-		if (!quiesced && atomic_load(&s->quiesce))
-		{
-			loop_quiesce(l);
-			quiesced = true;
-		}
-		pool_run(l->part, db_ready);
-		if (mhd_ready || l->resumed || n == 0 || timeout == 0)
-		{
-			l->resumed = false;
-			MHD_run(l->daemon);
-		}
-	}
-	return NULL;
-}
-
-static int
-loop_watch(struct loop *l, int fd, uint32_t tag)
-{
-	struct epoll_event ev = {.events = EPOLLIN, .data.u32 = tag};
-
-	return epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev);
-}
-
-/*
- * The listening socket, shared by every loop's daemon (each gets its own
- * descriptor for it: libmicrohttpd closes the one it was given).
- */
-static int
-listen_socket(const struct config *cfg, unsigned int *flags, char *err,
-			  size_t errlen)
-{
-	struct sockaddr_storage ss = {0};
-	struct sockaddr_in *sa4 = (struct sockaddr_in *) &ss;
-	struct sockaddr_in6 *sa6 = (struct sockaddr_in6 *) &ss;
-	socklen_t len;
-	int fd, one = 1;
-
-	if (inet_pton(AF_INET, cfg->listen_addr, &sa4->sin_addr) == 1)
-	{
-		sa4->sin_family = AF_INET;
-		sa4->sin_port = htons((uint16_t) cfg->port);
-		len = sizeof(*sa4);
-	}
-	else if (inet_pton(AF_INET6, cfg->listen_addr, &sa6->sin6_addr) == 1)
-	{
-		sa6->sin6_family = AF_INET6;
-		sa6->sin6_port = htons((uint16_t) cfg->port);
-		len = sizeof(*sa6);
-		*flags |= MHD_USE_IPv6;
-	}
-	else
-	{
-		snprintf(err, errlen, "GATEWAY_LISTEN: not an IP address");
-		return -1;
-	}
-	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd >= 0 && ss.ss_family == AF_INET6)
-	{
-		/* "::" serves IPv4 clients too; a specific address only itself */
-		int v6only = IN6_IS_ADDR_UNSPECIFIED(&sa6->sin6_addr) ? 0 : 1;
-
-		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only));
-	}
-	if (fd < 0 ||
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-		bind(fd, (struct sockaddr *) &ss, len) != 0 ||
-		listen(fd, SOMAXCONN) != 0)
-	{
-		snprintf(err, errlen, "cannot listen on %s port %d: %s",
-				 cfg->listen_addr, cfg->port, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-static int
-loop_init(struct loop *l, int listen_fd, unsigned int flags, int k)
-{
-	const struct config *cfg = l->srv->cfg;
-	int nloops = l->srv->nloops;
-	const union MHD_DaemonInfo *info;
-	int fd = dup(listen_fd);
-
-	l->epfd = l->ctl_fd = -1;
-	if (fd < 0)
-		return -1;
-	l->part = pool_part(l->srv->pool, k);
-	l->daemon = MHD_start_daemon(
-		flags, 0, accept_policy, l->srv, access_handler, l,
-		MHD_OPTION_LISTEN_SOCKET, (MHD_socket) fd,
-		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) cfg->conn_timeout,
-		/* the global cap, shared out: each loop takes its share */
-		MHD_OPTION_CONNECTION_LIMIT,
-		(unsigned int) ((cfg->max_conns + nloops - 1) / nloops),
-		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) MHD_MEMORY_LIMIT,
-		MHD_OPTION_URI_LOG_CALLBACK, uri_logger, l,
-		MHD_OPTION_UNESCAPE_CALLBACK, unescaper, NULL,
-		MHD_OPTION_NOTIFY_COMPLETED, request_completed, l,
-		MHD_OPTION_NOTIFY_CONNECTION, connection_notify, l,
-		MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL,
-		MHD_OPTION_END);
-	if (l->daemon == NULL)
-	{
-		close(fd);
-		return -1;
-	}
-	info = MHD_get_daemon_info(l->daemon, MHD_DAEMON_INFO_EPOLL_FD);
-	l->epfd = epoll_create1(EPOLL_CLOEXEC);
-	l->ctl_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (info == NULL || l->epfd < 0 || l->ctl_fd < 0 ||
-		loop_watch(l, info->epoll_fd, TAG_MHD) != 0 ||
-		loop_watch(l, pool_fd(l->part), TAG_POOL) != 0 ||
-		loop_watch(l, l->ctl_fd, TAG_CTL) != 0 ||
-		pthread_create(&l->thread, NULL, loop_main, l) != 0)
-		return -1;
-	l->started = true;
-	return 0;
-}
-
-static void
-loop_signal(struct loop *l)
-{
-	uint64_t one = 1;
-
-	if (write(l->ctl_fd, &one, sizeof(one)) < 0)
-		log_msg(LOG_ERROR, "cannot wake an event loop: %s", strerror(errno));
-}
-
-/* Stop the loops (they answer what they still hold: 503) and free. */
-static void
-server_free(struct server *s)
-{
-	atomic_store(&s->stop, true);
-	for (int k = 0; k < s->nloops; k++)
-		if (s->loops[k].started)
-			loop_signal(&s->loops[k]);
-	for (int k = 0; k < s->nloops; k++)
-		if (s->loops[k].started)
-			pthread_join(s->loops[k].thread, NULL);
-
-	/*
-	 * No request may stay suspended past MHD_stop_daemon: with every loop
-	 * stopped (one may have been handing another's request over), fail
-	 * what the pool still holds and let each daemon answer it (503).
-	 */
-	for (int k = 0; k < s->nloops; k++)
-		if (s->loops[k].started)
-			pool_abandon(s->loops[k].part);
-	for (int k = 0; k < s->nloops; k++)
-	{
-		struct loop *l = &s->loops[k];
-
-		if (l->daemon != NULL)
-		{
-			if (l->started)
-				MHD_run(l->daemon);
-			MHD_stop_daemon(l->daemon);
-		}
-		if (l->epfd >= 0)
-			close(l->epfd);
-		if (l->ctl_fd >= 0)
-			close(l->ctl_fd);
-	}
-	perip_free(s->perip);
-	pthread_mutex_destroy(&s->ack_lock);
-	pthread_cond_destroy(&s->ack);
-	free(s->loops);
-	free(s);
-}
-
 struct server *
 server_start(const struct config *cfg, struct pool *pool, char *err,
 			 size_t errlen)
 {
 	struct server *s = calloc(1, sizeof(*s));
-	unsigned int flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+	struct sockaddr_in6 sa6 = {0};
+	struct sockaddr_in sa4 = {0};
+	const struct sockaddr *sa;
+	unsigned int flags = MHD_USE_THREAD_PER_CONNECTION |
+						 MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC |
 						 MHD_USE_ERROR_LOG;
-	int listen_fd;
 
 	if (s == NULL)
 	{
@@ -1110,52 +782,58 @@ server_start(const struct config *cfg, struct pool *pool, char *err,
 	}
 	s->cfg = cfg;
 	s->pool = pool;
-	pthread_mutex_init(&s->ack_lock, NULL);
-	pthread_cond_init(&s->ack, NULL);
-	s->loops = calloc((size_t) pool_parts(pool), sizeof(*s->loops));
-	s->perip = perip_create(cfg->max_conns_per_ip);
-	if (s->loops == NULL || s->perip == NULL)
+	if (inet_pton(AF_INET, cfg->listen_addr, &sa4.sin_addr) == 1)
 	{
-		snprintf(err, errlen, "out of memory");
-		server_free(s);
+		sa4.sin_family = AF_INET;
+		sa4.sin_port = htons((uint16_t) cfg->port);
+		sa = (const struct sockaddr *) &sa4;
+	}
+	else if (inet_pton(AF_INET6, cfg->listen_addr, &sa6.sin6_addr) == 1)
+	{
+		sa6.sin6_family = AF_INET6;
+		sa6.sin6_port = htons((uint16_t) cfg->port);
+		sa = (const struct sockaddr *) &sa6;
+		/* "::" serves IPv4 clients too */
+		flags |= IN6_IS_ADDR_UNSPECIFIED(&sa6.sin6_addr) ? MHD_USE_DUAL_STACK
+														 : MHD_USE_IPv6;
+	}
+	else
+	{
+		snprintf(err, errlen, "GATEWAY_LISTEN: not an IP address");
+		free(s);
 		return NULL;
 	}
-	if ((listen_fd = listen_socket(cfg, &flags, err, errlen)) < 0)
+	s->daemon = MHD_start_daemon(
+		flags, (uint16_t) cfg->port, NULL, NULL, access_handler, s,
+		MHD_OPTION_SOCK_ADDR, sa,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) cfg->conn_timeout,
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned int) cfg->max_conns,
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+		(unsigned int) cfg->max_conns_per_ip,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) MHD_MEMORY_LIMIT,
+		MHD_OPTION_URI_LOG_CALLBACK, uri_logger, s,
+		MHD_OPTION_UNESCAPE_CALLBACK, unescaper, NULL,
+		MHD_OPTION_NOTIFY_COMPLETED, request_completed, s,
+		MHD_OPTION_NOTIFY_CONNECTION, connection_notify, s,
+		MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL,
+		MHD_OPTION_END);
+	if (s->daemon == NULL)
 	{
-		server_free(s);
+		snprintf(err, errlen, "cannot listen on %s port %d", cfg->listen_addr,
+				 cfg->port);
+		free(s);
 		return NULL;
 	}
-	s->nloops = pool_parts(pool);
-	for (int k = 0; k < s->nloops; k++)
-	{
-		s->loops[k].srv = s;
-		s->loops[k].epfd = s->loops[k].ctl_fd = -1;
-	}
-	for (int k = 0; k < s->nloops; k++)
-		if (loop_init(&s->loops[k], listen_fd, flags, k) != 0)
-		{
-			snprintf(err, errlen, "cannot start event loop %d: %s", k,
-					 strerror(errno));
-			close(listen_fd);
-			server_free(s);
-			return NULL;
-		}
-	close(listen_fd);
 	return s;
 }
 
 void
 server_quiesce(struct server *s)
 {
-	atomic_store(&s->quiesce, true);
-	for (int k = 0; k < s->nloops; k++)
-		loop_signal(&s->loops[k]);
-	/* when this returns, no loop accepts new connections */
-	pthread_mutex_lock(&s->ack_lock);
-	for (int k = 0; k < s->nloops; k++)
-		while (!s->loops[k].quiesced)
-			pthread_cond_wait(&s->ack, &s->ack_lock);
-	pthread_mutex_unlock(&s->ack_lock);
+	MHD_socket fd = MHD_quiesce_daemon(s->daemon);
+
+	if (fd != MHD_INVALID_SOCKET)
+		close(fd);
 }
 
 int
@@ -1167,6 +845,8 @@ server_in_flight(struct server *s)
 void
 server_stop(struct server *s)
 {
-	if (s != NULL)
-		server_free(s);
+	if (s == NULL)
+		return;
+	MHD_stop_daemon(s->daemon);
+	free(s);
 }

@@ -1,7 +1,6 @@
 /*
- * http.h — the HTTP front: one event loop (libmicrohttpd in external epoll
- * mode with the pool's sockets), in which a request waiting for the
- * database is suspended, not a blocked thread.
+ * http.h — the HTTP front: libmicrohttpd in thread-per-connection mode,
+ * so a request waiting for the database blocks only its own thread.
  */
 #ifndef GW_HTTP_H
 #define GW_HTTP_H

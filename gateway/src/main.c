@@ -89,7 +89,7 @@ main(void)
 	}
 	install_signals();
 
-	pool = pool_create(cfg.database_url, cfg.workers, cfg.threads);
+	pool = pool_create(cfg.database_url, cfg.workers);
 	if (pool == NULL || pool_start(pool, err, sizeof(err)) != 0 ||
 		deadline_start(cfg.request_deadline, err, sizeof(err)) != 0)
 	{
@@ -103,11 +103,9 @@ main(void)
 		return EXIT_FAILURE;
 	}
 	log_msg(LOG_INFO,
-			"listening on %s:%d (pool %d, %d event loops, environment %s); "
-			"routes load when the database answers",
-			cfg.listen_addr, cfg.port, cfg.workers,
-			cfg.threads < cfg.workers ? cfg.threads : cfg.workers,
-			cfg.environment);
+			"listening on %s:%d (pool %d, environment %s); routes load "
+			"when the database answers",
+			cfg.listen_addr, cfg.port, cfg.workers, cfg.environment);
 
 	while (!stop_requested && (fatal = pool_fatal(pool)) == NULL)
 		sleep_ms(100);

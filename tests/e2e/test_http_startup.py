@@ -1,6 +1,7 @@
 """Start-up refusals (exit 2, one line on stderr) and start-up before the
 database is reachable."""
 import os
+import socket
 import time
 import urllib.parse
 import uuid
@@ -34,7 +35,6 @@ def test_missing_database_url_is_refused():
     ("MAX_BODY_BYTES", "-5"), ("GATEWAY_LISTEN", "not-an-ip"),
     ("TRUSTED_PROXIES", "10.0.0.0/40"), ("BACKEND_CORS_ORIGINS", "nope"),
     ("GATEWAY_CONN_TIMEOUT", "0"), ("GATEWAY_POOL_WAIT_MS", "soon"),
-    ("GATEWAY_THREADS", "0"), ("GATEWAY_THREADS", "65"), ("GATEWAY_THREADS", "two"),
 ])
 def test_bad_value_is_refused_with_one_line(name, value):
     code, lines = refused(base_env(**{name: value}))
@@ -87,3 +87,31 @@ def test_starts_before_the_database_and_waits():
         assert g.proc.poll() is None
     finally:
         assert g.stop() == 0
+
+
+def live_status(host, port):
+    return requests.get(f"http://{host}:{port}/live", timeout=5).status_code
+
+
+def test_listen_on_any_address_serves_ipv4_and_ipv6():
+    with Gateway(GATEWAY_LISTEN="::") as g:
+        assert live_status("127.0.0.1", g.port) == 200
+        assert live_status("[::1]", g.port) == 200
+
+
+def test_listen_on_ipv6_loopback_serves_only_it():
+    g = Gateway(GATEWAY_LISTEN="::1")
+    g.url = f"http://[::1]:{g.port}"
+    with g:
+        assert live_status("[::1]", g.port) == 200
+        with pytest.raises(requests.ConnectionError):
+            live_status("127.0.0.1", g.port)
+
+
+def test_port_in_use_is_refused_clearly():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(1)
+        code, err = run_until_exit(base_env(PORT=s.getsockname()[1]))
+    assert code != 0
+    assert "cannot listen on 127.0.0.1 port" in err

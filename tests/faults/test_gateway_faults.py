@@ -152,43 +152,11 @@ def test_pool_saturation_answers_503_quickly(sleep_route):
         assert requests.get(g.url + sleep_route + "0", timeout=10).status_code == 200
 
 
-# ---- event loops share one pool ----
-
-def test_waiters_on_any_loop_get_a_connection_freed_by_any_loop(sleep_route):
-    """Four loops, two connections, six slow requests at once: every
-    request is served (none 503) although at most two connections exist
-    and the requests arrive on different loops than the connections that
-    free up.  With a pool split between loops, a request would wait for its
-    own loop's connection while another loop's was idle."""
-    with Gateway(GATEWAY_THREADS=4, GATEWAY_WORKERS=2,
-                 GATEWAY_POOL_WAIT_MS=8000) as g:
-        assert "(pool 2, 2 event loops," in g.log()
-        results = []
-        lock = threading.Lock()
-
-        def slow():
-            code = requests.get(g.url + sleep_route + "0.6", timeout=30).status_code
-            with lock:
-                results.append(code)
-
-        threads = [threading.Thread(target=slow) for _ in range(6)]
-        t0 = time.monotonic()
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        elapsed = time.monotonic() - t0
-        assert results == [200] * 6
-        # two at a time: three rounds of 0.6 s, not one
-        assert elapsed >= 1.6
-
-
-def test_a_busy_connection_does_not_hold_up_requests_on_its_loop(sleep_route):
-    """Two loops, two connections; one is busy for 4 s.  Twelve quick
-    requests on fresh connections land on either loop (about half on the
-    busy one's) and all are served by the free connection at once: a pool
-    split per loop would make those wait past GATEWAY_POOL_WAIT_MS (503)."""
-    with Gateway(GATEWAY_THREADS=2, GATEWAY_WORKERS=2, GATEWAY_POOL_WAIT_MS=1000) as g:
+def test_a_busy_connection_does_not_hold_up_other_requests(sleep_route):
+    """Two connections, one busy for 4 s: twelve quick requests on fresh
+    client connections are all served by the other one at once (the pool
+    is one FIFO; a request never waits for a particular connection)."""
+    with Gateway(GATEWAY_WORKERS=2, GATEWAY_POOL_WAIT_MS=1000) as g:
         slow = []
         t = threading.Thread(target=lambda: slow.append(
             requests.get(g.url + sleep_route + "4", timeout=30).status_code))
@@ -201,34 +169,12 @@ def test_a_busy_connection_does_not_hold_up_requests_on_its_loop(sleep_route):
         assert slow == [200]
 
 
-def test_more_loops_than_connections_serve_concurrent_requests(new_user):
-    """GATEWAY_THREADS above GATEWAY_WORKERS: as many loops as connections
-    run, and 24 concurrent authenticated requests all succeed."""
-    with Gateway(GATEWAY_THREADS=8, GATEWAY_WORKERS=3) as g:
-        assert "(pool 3, 3 event loops," in g.log()
-        user, token = new_user, new_user["token"]
-        results = []
-        lock = threading.Lock()
+# ---- connection limits ----
 
-        def me():
-            r = requests.get(g.url + "/api/v1/users/me",
-                             headers={"Authorization": f"Bearer {token}"}, timeout=30)
-            with lock:
-                results.append((r.status_code, r.json().get("email")))
-
-        threads = [threading.Thread(target=me) for _ in range(24)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        assert results == [(200, user["email"])] * 24
-
-
-def test_per_address_limit_counts_across_loops():
-    """GATEWAY_MAX_CONNS_PER_IP is one count for all loops: with four loops
-    and a limit of 3, a fourth connection from the same address is refused
-    wherever it lands, and a closed one frees its place."""
-    with Gateway(GATEWAY_THREADS=4, GATEWAY_WORKERS=4, GATEWAY_MAX_CONNS_PER_IP=3) as g:
+def test_per_address_limit_refuses_then_frees():
+    """GATEWAY_MAX_CONNS_PER_IP=3: a fourth connection from the same address
+    is closed without an answer; a closed one frees its place."""
+    with Gateway(GATEWAY_MAX_CONNS_PER_IP=3) as g:
         request = b"GET /live HTTP/1.1\r\nHost: x\r\n\r\n"
         held = []
         try:
@@ -237,10 +183,8 @@ def test_per_address_limit_counts_across_loops():
                 s.sendall(request)
                 assert read_response(s)[0] == 200        # kept alive
                 held.append(s)
-            for _ in range(4):                           # lands on any loop
-                status, _, _ = raw_request(g.port, request, timeout=5)
-                assert status is None
-            assert "per-address limit (3) reached" in g.log()
+            for _ in range(3):
+                assert raw_request(g.port, request, timeout=5)[0] is None
             held.pop().close()
             assert wait_for(lambda: raw_request(g.port, request, timeout=5)[0] == 200, 5)
         finally:

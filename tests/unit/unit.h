@@ -37,6 +37,5 @@ void test_routes(void);
 void test_httpcheck(void);
 void test_client(void);
 void test_config(void);
-void test_perip(void);
 
 #endif

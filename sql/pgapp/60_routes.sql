@@ -78,6 +78,10 @@ COMMENT ON FUNCTION api.route_list() IS 'the route catalog as the gateway loads 
 -- Routes a DBA adds are user data: dump them (built-in ones come back
 -- with CREATE EXTENSION).
 SELECT pg_catalog.pg_extension_config_dump('api.routes', 'WHERE NOT builtin');
+-- ... and the id sequence with them (1.2), or a DBA's next route after a
+-- restore would take an id a restored one already has.
+SELECT pg_catalog.pg_extension_config_dump(
+	pg_catalog.pg_get_serial_sequence('api.routes', 'id')::regclass, '');
 
 -- Row changes send no relcache invalidation by themselves; the
 -- dispatcher's route cache listens for one.

@@ -101,3 +101,39 @@ COMMIT;
     # a superuser still exists
     assert json.loads(run_sql(psql, host, port, "restored",
                               "SELECT count(*) FROM pgapp.users WHERE is_superuser")) >= 1
+
+
+def test_routes_added_after_a_restore_get_new_ids(dba_sql, second_cluster):
+    """A DBA's routes are dumped with their ids, and so is the id sequence
+    (1.2): a route added after the restore takes an id after theirs instead
+    of colliding with one."""
+    psql = os.environ["PGAPP_PSQL"]
+    tag = uuid.uuid4().hex[:8]
+    paths = [f"/api/v1/dba-{tag}/{n}" for n in ("one", "two")]
+    for path in paths:
+        dba_sql(f"INSERT INTO api.routes (method, path, handler, auth, params) VALUES "
+                f"('GET', '{path}', 'api.health_check()'::regprocedure, 'none', '[]')")
+    try:
+        dump = subprocess.run([cluster_sh("bin", "pg_dump"), "-Fc", "-h", os.environ["PGHOST"],
+                               "-p", os.environ["PGPORT"], "-U", "postgres", "pgapp"],
+                              capture_output=True, env=cluster_env())
+        assert dump.returncode == 0, dump.stderr.decode()
+    finally:
+        dba_sql(f"DELETE FROM api.routes WHERE path LIKE '/api/v1/dba-{tag}/%'")
+
+    host, port = second_cluster
+    run_sql(psql, host, port, "postgres", "CREATE DATABASE restored_routes")
+    restore = subprocess.run([cluster_sh("bin", "pg_restore"), "-h", host, "-p", str(port),
+                              "-U", "postgres", "-d", "restored_routes", "--exit-on-error"],
+                             input=dump.stdout, capture_output=True, env=cluster_env())
+    assert restore.returncode == 0, restore.stderr.decode()
+
+    restored = run_sql(psql, host, port, "restored_routes",
+                       f"SELECT count(*), max(id) FROM api.routes WHERE path LIKE '/api/v1/dba-{tag}/%'")
+    count, top = restored.split("|")
+    assert count == "2"
+    new_id = run_sql(psql, host, port, "restored_routes", f"""
+INSERT INTO api.routes (method, path, handler, auth, params)
+VALUES ('GET', '/api/v1/dba-{tag}/three', 'api.health_check()'::regprocedure, 'none', '[]')
+RETURNING id""")
+    assert int(new_id) > int(top)

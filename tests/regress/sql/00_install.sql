@@ -75,7 +75,7 @@ SELECT p.oid::regprocedure, p.proparallel
  ORDER BY 1;
 
 -- the tables pg_dump must keep
-SELECT unnest(extconfig)::regclass AS dumped FROM pg_extension WHERE extname = 'pgapp' ORDER BY 1;
+SELECT dumped FROM (SELECT unnest(extconfig)::regclass::text AS dumped FROM pg_extension WHERE extname = 'pgapp') d ORDER BY dumped COLLATE "C";
 
 -- the gateway's login role and its settings
 SELECT r.rolname, r.rolsuper, r.rolbypassrls, pg_has_role(r.oid, 'pgapp_gateway', 'MEMBER') AS gateway_member

@@ -159,6 +159,35 @@ def test_headers_under_32k_are_fine(gw):
     assert status == 200
 
 
+def test_431_is_json_up_to_64k_of_headers(gw):
+    """SPEC §8: the gateway's own JSON answer up to 64 KiB (the library's
+    memory pool must hold that much before the gateway sees the request)."""
+    headers = "".join(f"X-Filler-{i}: {'b' * 1000}\r\n" for i in range(63))
+    status, h, body = req(gw, f"GET /live HTTP/1.1\r\nHost: x\r\nOrigin: {ORIGIN}\r\n{headers}\r\n")
+    assert status == 431
+    assert body.startswith(b'{"detail"')
+    assert_cors(h)
+
+
+def test_414_is_json_up_to_64k_of_request_line(gw):
+    status, h, body = req(gw, "GET /api/v1/" + "a" * 63000 + f" HTTP/1.1\r\nHost: x\r\nOrigin: {ORIGIN}\r\n\r\n")
+    assert status == 414
+    assert body.startswith(b'{"detail"')
+    assert_cors(h)
+
+
+def test_a_thousand_small_headers_under_32k_are_fine(gw):
+    headers = "".join(f"X-F{i:04d}: {'b' * 20}\r\n" for i in range(1000))
+    status, _, _ = req(gw, f"GET /live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{headers}\r\n")
+    assert status == 200
+
+
+def test_one_header_just_under_32k_is_fine(gw):
+    status, _, _ = req(gw, f"GET /live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                           f"X-Big: {'b' * 32000}\r\n\r\n")
+    assert status == 200
+
+
 # ---- framing ----
 
 def bad_framing(gw, headers, body=b"{}"):

@@ -80,8 +80,11 @@ def test_database_stop_gives_503_fast_then_recovers(base_url):
     assert requests.get(base_url + "/ready", timeout=5).status_code == 200
 
 
-def test_terminated_backends_recover(base_url, dba_sql):
+def test_terminated_backends_recover(base_url, dba_sql, gateway_log):
     assert requests.get(base_url + HEALTH, timeout=5).status_code == 200
+    with open(gateway_log, "rb") as f:
+        f.seek(0, os.SEEK_END)
+        log_start = f.tell()
     killed = dba_sql("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
                      "WHERE usename = :'role'", variables={"role": gateway_role()})
     assert int(killed) >= 1
@@ -89,6 +92,15 @@ def test_terminated_backends_recover(base_url, dba_sql):
     # after recovery every request succeeds
     for _ in range(10):
         assert requests.get(base_url + HEALTH, timeout=5).status_code == 200
+
+    # the backends' goodbye reaches the gateway log as its own lines, not raw
+    def new_log():
+        with open(gateway_log, "rb") as f:
+            f.seek(log_start)
+            return f.read().decode("utf-8", "replace").splitlines()
+    assert wait_for(lambda: any(" warn database notice: FATAL:  terminating connection"
+                                in line for line in new_log()), 5)
+    assert not any(line.startswith(("FATAL:", "WARNING:")) for line in new_log())
 
 
 def test_catalog_reloads_after_listener_terminated(base_url, dba_sql):

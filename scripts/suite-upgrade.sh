@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # ALTER EXTENSION pgapp UPDATE from every earlier release (SPEC §7): for
-# each release whose install script is kept in sql/pgapp--X.Y.sql,
+# each release X.Y that an upgrade script sql/pgapp--X.Y--*.sql starts from
+# (installed with CREATE EXTENSION ... VERSION 'X.Y', which PostgreSQL
+# builds from the oldest install script and the upgrade scripts up to it),
 #   1. install it, add data (a user, a session, an item), update, and check
 #      that the data, the old session and logins still work;
 #   2. compare the updated catalog with a fresh install's, fact by fact;
@@ -21,10 +23,10 @@ fresh_db() {
 fresh_db pgapp_fresh || { echo "0 passed, 1 failed"; exit 1; }
 psql_db pgapp_fresh -f "$PGAPP_ROOT/tests/upgrade/catalog.sql" >"$tmp/catalog-fresh.txt"
 
-for script in "$PGAPP_ROOT"/sql/pgapp--*.sql; do
+for script in "$PGAPP_ROOT"/sql/pgapp--*--*.sql; do
 	old=$(basename "$script" .sql)
 	old=${old#pgapp--}
-	case "$old" in *--*) continue ;; esac
+	old=${old%%--*}
 	[ "$old" != "$current" ] || continue
 
 	# 1. data survives the update

@@ -26,6 +26,26 @@ def run_sql(psql, host, port, db, query, **variables):
     return proc.stdout.strip()
 
 
+def dump_test_database():
+    """pg_dump -Fc of the test database, to stdout (PG 13/17 run inside
+    their chroot: no host paths)."""
+    dump = subprocess.run([cluster_sh("bin", "pg_dump"), "-Fc", "-h", os.environ["PGHOST"],
+                           "-p", os.environ["PGPORT"], "-U", "postgres", "pgapp"],
+                          capture_output=True, env=cluster_env())
+    assert dump.returncode == 0, dump.stderr.decode()
+    return dump.stdout
+
+
+def restore_into(cluster, db, dump):
+    """A new database db in cluster (host, port), restored from dump."""
+    host, port = cluster
+    run_sql(os.environ["PGAPP_PSQL"], host, port, "postgres", f"CREATE DATABASE {db}")
+    restore = subprocess.run([cluster_sh("bin", "pg_restore"), "-h", host, "-p", str(port),
+                              "-U", "postgres", "-d", db, "--exit-on-error"],
+                             input=dump, capture_output=True, env=cluster_env())
+    assert restore.returncode == 0, restore.stderr.decode()
+
+
 @pytest.fixture(scope="module")
 def second_cluster():
     workdir = cluster_sh("workdir")
@@ -57,19 +77,10 @@ def test_dump_restore_keeps_users_sessions_keys_and_items(api, superuser_token, 
         r = api.post("/items/", json={"title": title}, headers=bearer(token))
         assert r.status_code == 200, r.text
 
-    # pg_dump to stdout (PG 13/17 run inside their chroot: no host paths)
-    dump = subprocess.run([cluster_sh("bin", "pg_dump"), "-Fc", "-h", os.environ["PGHOST"],
-                           "-p", os.environ["PGPORT"], "-U", "postgres", "pgapp"],
-                          capture_output=True, env=cluster_env())
-    assert dump.returncode == 0, dump.stderr.decode()
-    assert len(dump.stdout) > 1000
-
+    dump = dump_test_database()
+    assert len(dump) > 1000
+    restore_into(second_cluster, "restored", dump)
     host, port = second_cluster
-    run_sql(psql, host, port, "postgres", "CREATE DATABASE restored")
-    restore = subprocess.run([cluster_sh("bin", "pg_restore"), "-h", host, "-p", str(port),
-                              "-U", "postgres", "-d", "restored", "--exit-on-error"],
-                             input=dump.stdout, capture_output=True, env=cluster_env())
-    assert restore.returncode == 0, restore.stderr.decode()
 
     # the token issued before the dump still authenticates: keys and
     # sessions came back; the items too, and only for their owner
@@ -114,19 +125,12 @@ def test_routes_added_after_a_restore_get_new_ids(dba_sql, second_cluster):
         dba_sql(f"INSERT INTO api.routes (method, path, handler, auth, params) VALUES "
                 f"('GET', '{path}', 'api.health_check()'::regprocedure, 'none', '[]')")
     try:
-        dump = subprocess.run([cluster_sh("bin", "pg_dump"), "-Fc", "-h", os.environ["PGHOST"],
-                               "-p", os.environ["PGPORT"], "-U", "postgres", "pgapp"],
-                              capture_output=True, env=cluster_env())
-        assert dump.returncode == 0, dump.stderr.decode()
+        dump = dump_test_database()
     finally:
         dba_sql(f"DELETE FROM api.routes WHERE path LIKE '/api/v1/dba-{tag}/%'")
 
+    restore_into(second_cluster, "restored_routes", dump)
     host, port = second_cluster
-    run_sql(psql, host, port, "postgres", "CREATE DATABASE restored_routes")
-    restore = subprocess.run([cluster_sh("bin", "pg_restore"), "-h", host, "-p", str(port),
-                              "-U", "postgres", "-d", "restored_routes", "--exit-on-error"],
-                             input=dump.stdout, capture_output=True, env=cluster_env())
-    assert restore.returncode == 0, restore.stderr.decode()
 
     restored = run_sql(psql, host, port, "restored_routes",
                        f"SELECT count(*), max(id) FROM api.routes WHERE path LIKE '/api/v1/dba-{tag}/%'")

@@ -101,7 +101,9 @@ config_load(struct config *cfg, config_getter get, char *err, size_t errlen)
 		parse_int(get, "GATEWAY_POOL_WAIT_MS", 2000, 0, 600000,
 				  &cfg->pool_wait_ms, err, errlen) ||
 		parse_int(get, "GATEWAY_DRAIN_SECONDS", 10, 0, 3600,
-				  &cfg->drain_seconds, err, errlen))
+				  &cfg->drain_seconds, err, errlen) ||
+		parse_int(get, "GATEWAY_LOG_FLUSH_MS", 100, 0, 10000,
+				  &cfg->log_flush_ms, err, errlen))
 		return -1;
 	if (parse_int(get, "GATEWAY_REQUEST_DEADLINE", 2L * cfg->conn_timeout, 1,
 				  7200, &cfg->request_deadline, err, errlen))

@@ -27,6 +27,7 @@ struct config
 	int max_conns_per_ip;
 	int pool_wait_ms;
 	int drain_seconds;
+	int log_flush_ms;			/* access-log batching; 0: line by line */
 };
 
 /* Where settings come from: getenv in production, a table in tests. */

@@ -718,13 +718,12 @@ request_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	{
 		log_sanitize(path, sizeof(path), r->path ? r->path : r->raw_uri);
 		log_sanitize(method, sizeof(method), r->method);
-		log_msg(LOG_INFO,
-				"access method=%s path=\"%s\" status=%d ms=%.1f rid=%s "
-				"client=%s%s",
-				method, path, r->status, elapsed_ms(&r->start), r->id,
-				r->client,
-				toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? ""
-														   : " aborted=1");
+		log_access("access method=%s path=\"%s\" status=%d ms=%.1f rid=%s "
+				   "client=%s%s",
+				   method, path, r->status, elapsed_ms(&r->start), r->id,
+				   r->client,
+				   toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? ""
+															  : " aborted=1");
 		deadline_request_done(r->track);
 	}
 	if (r->counted)

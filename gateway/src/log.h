@@ -18,8 +18,23 @@ enum log_level
 };
 
 void log_set_level(enum log_level level);
+
+/* A line now (after any batched access lines, so the log stays in order). */
 void log_msg(enum log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+
+/* An info line that may wait in the batch (see log.c). */
+void log_access(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/*
+ * Batch access lines, written at most interval_ms after the first one
+ * (0: no batching).  Returns -1 if the flusher thread cannot start.
+ * log_stop_batching() writes what is waiting and stops the flusher;
+ * log_flush() only writes it (also run at exit).
+ */
+int log_start_batching(int interval_ms);
+void log_stop_batching(void);
+void log_flush(void);
 
 /*
  * Copy src into dst (size n), replacing control bytes, DEL, quotes and

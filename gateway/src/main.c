@@ -88,6 +88,11 @@ main(void)
 		return EXIT_REFUSED;
 	}
 	install_signals();
+	if (log_start_batching(cfg.log_flush_ms) != 0)
+	{
+		fprintf(stderr, "pgapp-gateway: cannot start the log flusher\n");
+		return EXIT_FAILURE;
+	}
 
 	pool = pool_create(cfg.database_url, cfg.workers);
 	if (pool == NULL || pool_start(pool, err, sizeof(err)) != 0 ||
@@ -112,8 +117,10 @@ main(void)
 
 	if (fatal != NULL)
 	{
+		log_flush();
 		fprintf(stderr, "pgapp-gateway: %s\n", fatal);
 		server_stop(srv);
+		log_flush();
 		_exit(EXIT_REFUSED);	/* database threads may be mid-connect */
 	}
 	log_msg(LOG_INFO, "stopping: no new connections, draining");
@@ -125,5 +132,6 @@ main(void)
 	routes_shutdown();
 	config_free(&cfg);
 	log_msg(LOG_INFO, "stopped");
+	log_stop_batching();
 	return EXIT_SUCCESS;
 }

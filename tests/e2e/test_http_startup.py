@@ -35,6 +35,7 @@ def test_missing_database_url_is_refused():
     ("MAX_BODY_BYTES", "-5"), ("GATEWAY_LISTEN", "not-an-ip"),
     ("TRUSTED_PROXIES", "10.0.0.0/40"), ("BACKEND_CORS_ORIGINS", "nope"),
     ("GATEWAY_CONN_TIMEOUT", "0"), ("GATEWAY_POOL_WAIT_MS", "soon"),
+    ("GATEWAY_LOG_FLUSH_MS", "-1"), ("GATEWAY_LOG_FLUSH_MS", "20000"),
 ])
 def test_bad_value_is_refused_with_one_line(name, value):
     code, lines = refused(base_env(**{name: value}))

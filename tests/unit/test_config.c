@@ -61,6 +61,7 @@ test_config(void)
 		CHECK(cfg.request_deadline == 60);
 		CHECK(cfg.pool_wait_ms == 2000);
 		CHECK(cfg.drain_seconds == 10);
+		CHECK(cfg.log_flush_ms == 100);
 		CHECK(cfg.workers >= 1);
 		CHECK(cfg.n_cors_origins == 0 && cfg.n_trusted_proxies == 0);
 		CHECK_STR(cfg.listen_addr, "0.0.0.0");
@@ -75,12 +76,14 @@ test_config(void)
 			"BACKEND_CORS_ORIGINS", "[\"http://localhost\",\"https://x.example\"]",
 			"TRUSTED_PROXIES", "10.0.0.0/8,::1",
 			"GATEWAY_CONN_TIMEOUT", "5",
+			"GATEWAY_LOG_FLUSH_MS", "0",
 			NULL};
 
 		CHECK(load(env, &cfg, err, sizeof(err)) == 0);
 		CHECK(cfg.port == 9001 && cfg.workers == 3);
 		CHECK(cfg.n_cors_origins == 2 && cfg.n_trusted_proxies == 2);
 		CHECK(cfg.request_deadline == 10);
+		CHECK(cfg.log_flush_ms == 0);
 		config_free(&cfg);
 	}
 	{
@@ -143,5 +146,15 @@ test_config(void)
 		const char *const env[] = {URL, "GATEWAY_POOL_WAIT_MS", "1e3", NULL};
 
 		expect_refused(env, "GATEWAY_POOL_WAIT_MS");
+	}
+	{
+		const char *const env[] = {URL, "GATEWAY_LOG_FLUSH_MS", "fast", NULL};
+
+		expect_refused(env, "GATEWAY_LOG_FLUSH_MS");
+	}
+	{
+		const char *const env[] = {URL, "GATEWAY_LOG_FLUSH_MS", "10001", NULL};
+
+		expect_refused(env, "GATEWAY_LOG_FLUSH_MS");
 	}
 }

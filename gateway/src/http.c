@@ -693,14 +693,15 @@ unescaper(void *cls, struct MHD_Connection *c, char *s)
 	return n >= 0 ? (size_t) n : len;
 }
 
-static double
-elapsed_ms(const struct timespec *start)
+/* Tenths of a millisecond since start (integer: no floating-point printf). */
+static long
+elapsed_tenths_ms(const struct timespec *start)
 {
 	struct timespec now;
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (double) (now.tv_sec - start->tv_sec) * 1e3 +
-		   (double) (now.tv_nsec - start->tv_nsec) / 1e6;
+	return (now.tv_sec - start->tv_sec) * 10000L +
+		   (now.tv_nsec - start->tv_nsec) / 100000L;
 }
 
 static void
@@ -716,11 +717,13 @@ request_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 		return;
 	if (r->started)
 	{
+		long tenths = elapsed_tenths_ms(&r->start);
+
 		log_sanitize(path, sizeof(path), r->path ? r->path : r->raw_uri);
 		log_sanitize(method, sizeof(method), r->method);
-		log_access("access method=%s path=\"%s\" status=%d ms=%.1f rid=%s "
-				   "client=%s%s",
-				   method, path, r->status, elapsed_ms(&r->start), r->id,
+		log_access("access method=%s path=\"%s\" status=%d ms=%ld.%ld "
+				   "rid=%s client=%s%s",
+				   method, path, r->status, tenths / 10, tenths % 10, r->id,
 				   r->client,
 				   toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? ""
 															  : " aborted=1");

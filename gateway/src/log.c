@@ -82,13 +82,24 @@ flush_locked(void)
 static size_t
 format_line(char *line, enum log_level level, const char *fmt, va_list ap)
 {
+	/* the date and time to the second, formatted once a second per thread */
+	static __thread time_t stamp_sec = -1;
+	static __thread char stamp[32];
+	static __thread size_t stamp_len;
 	struct timespec ts;
-	struct tm tm;
 	size_t len;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	len = strftime(line, LOG_BUF, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (ts.tv_sec != stamp_sec)
+	{
+		struct tm tm;
+
+		gmtime_r(&ts.tv_sec, &tm);
+		stamp_len = strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+		stamp_sec = ts.tv_sec;
+	}
+	memcpy(line, stamp, stamp_len);
+	len = stamp_len;
 	len += (size_t) snprintf(line + len, LOG_BUF - len, ".%03ldZ %s ",
 							 ts.tv_nsec / 1000000, level_names[level]);
 	vsnprintf(line + len, LOG_BUF - len, fmt, ap);

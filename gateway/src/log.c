@@ -7,8 +7,8 @@
  * split only against writers outside this process.)
  *
  * Access lines (log_access) are batched: they collect in a buffer that a
- * flusher thread writes at most LOG_FLUSH_MS after its first line, with
- * one write(2) for the batch.  Under load that turns a system call per
+ * flusher thread writes at most GATEWAY_LOG_FLUSH_MS after its first line,
+ * with one write(2) for the batch.  Under load that turns a system call per
  * request into one per batch (bench/README.md, finding 7).  Any other
  * line writes the batch first, then itself: the log stays in order.  What
  * a crash can lose is the last flush interval of access lines; a clean
@@ -37,7 +37,7 @@ static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
 /* The batch and the right to write to fd 2. */
 static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t out_cond = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t out_cond;	/* on CLOCK_MONOTONIC, once batching starts */
 static char batch[LOG_BATCH];
 static size_t batch_len;
 static int flush_ms;			/* 0: no flusher, write at once */
@@ -111,40 +111,18 @@ format_line(char *line, enum log_level level, const char *fmt, va_list ap)
 	return len;
 }
 
-void
-log_msg(enum log_level level, const char *fmt, ...)
+/* One line: into the batch when batched and batching is on, else now. */
+static void
+log_line(enum log_level level, bool batched, const char *fmt, va_list ap)
 {
 	char line[LOG_BUF];
 	size_t len;
-	va_list ap;
 
 	if (level < min_level)
 		return;
-	va_start(ap, fmt);
 	len = format_line(line, level, fmt, ap);
-	va_end(ap);
 	pthread_mutex_lock(&out_lock);
-	flush_locked();
-	write_all(line, len);
-	pthread_mutex_unlock(&out_lock);
-}
-
-void
-log_access(const char *fmt, ...)
-{
-	char line[LOG_BUF];
-	size_t len;
-	va_list ap;
-
-	if (LOG_INFO < min_level)
-		return;
-	va_start(ap, fmt);
-	len = format_line(line, LOG_INFO, fmt, ap);
-	va_end(ap);
-	pthread_mutex_lock(&out_lock);
-	if (flush_ms == 0)
-		write_all(line, len);
-	else
+	if (batched && flush_ms > 0)
 	{
 		if (batch_len + len > sizeof(batch))
 			flush_locked();
@@ -153,7 +131,32 @@ log_access(const char *fmt, ...)
 			pthread_cond_signal(&out_cond);
 		batch_len += len;
 	}
+	else
+	{
+		flush_locked();			/* what waits goes first: the log stays in order */
+		write_all(line, len);
+	}
 	pthread_mutex_unlock(&out_lock);
+}
+
+void
+log_msg(enum log_level level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_line(level, false, fmt, ap);
+	va_end(ap);
+}
+
+void
+log_access(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_line(LOG_INFO, true, fmt, ap);
+	va_end(ap);
 }
 
 /*
@@ -174,7 +177,7 @@ flusher_main(void *arg)
 			pthread_cond_wait(&out_cond, &out_lock);
 			continue;
 		}
-		clock_gettime(CLOCK_REALTIME, &until);
+		clock_gettime(CLOCK_MONOTONIC, &until);
 		until.tv_nsec += (long) flush_ms * 1000000L;
 		until.tv_sec += until.tv_nsec / 1000000000L;
 		until.tv_nsec %= 1000000000L;
@@ -199,8 +202,16 @@ log_flush(void)
 int
 log_start_batching(int interval_ms)
 {
+	pthread_condattr_t attr;
+
 	if (interval_ms <= 0)
 		return 0;
+	/* a wall-clock step must not hold a batch back */
+	if (pthread_condattr_init(&attr) != 0 ||
+		pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) != 0 ||
+		pthread_cond_init(&out_cond, &attr) != 0)
+		return -1;
+	pthread_condattr_destroy(&attr);
 	atexit(log_flush);
 	flush_ms = interval_ms;
 	if (pthread_create(&flusher, NULL, flusher_main, NULL) != 0)

@@ -15,7 +15,8 @@
  *   - when the backend exits, in a transaction of its own.
  *
  * A trace leaves the queue only once a transaction that wrote it commits:
- * written in a transaction that then aborts, it is written again later.
+ * written in a transaction or savepoint that then aborts, it is written
+ * again later; written in a savepoint that is released, it stays written.
  * Identical traces are merged into a count, so a long run of failures
  * costs one row update per flush, not one per failure.
  */
@@ -37,18 +38,48 @@
 #include "pgapp.h"
 #include "traces.h"
 
+/*
+ * Occurrences written by one open (sub)transaction.  A trace's writes form
+ * a stack, innermost (sub)transaction first: an abort drops its level, a
+ * commit hands it to the parent level.
+ */
+typedef struct TraceWrite
+{
+	SubTransactionId subid;
+	int			n;
+	struct TraceWrite *outer;
+} TraceWrite;
+
 typedef struct Trace
 {
 	char	   *kind;
 	char	   *payload;		/* jsonb, as text */
 	int			count;			/* queued occurrences */
-	int			written;		/* of which written by the current transaction */
-	SubTransactionId written_subid; /* where they were written */
+	TraceWrite *writes;			/* of which written by the open transaction */
 	struct Trace *next;
 } Trace;
 
 /* The queue (TopMemoryContext): survives aborts, by design */
 static Trace *traces;
+
+static int
+trace_written(const Trace *t)
+{
+	int			n = 0;
+
+	for (const TraceWrite *w = t->writes; w != NULL; w = w->outer)
+		n += w->n;
+	return n;
+}
+
+static void
+trace_pop_write(Trace *t)
+{
+	TraceWrite *w = t->writes;
+
+	t->writes = w->outer;
+	pfree(w);
+}
 
 static void
 TracesXactCallback(XactEvent event, void *arg)
@@ -63,8 +94,9 @@ TracesXactCallback(XactEvent event, void *arg)
 		Trace	   *t = *link;
 
 		if (event != XACT_EVENT_ABORT)
-			t->count -= t->written;
-		t->written = 0;
+			t->count -= trace_written(t);
+		while (t->writes != NULL)
+			trace_pop_write(t);
 		if (t->count > 0)
 		{
 			link = &t->next;
@@ -81,16 +113,24 @@ static void
 TracesSubXactCallback(SubXactEvent event, SubTransactionId mySubid,
 					  SubTransactionId parentSubid, void *arg)
 {
-	Trace	   *t;
-
-	for (t = traces; t != NULL; t = t->next)
+	for (Trace *t = traces; t != NULL; t = t->next)
 	{
-		if (t->written_subid != mySubid)
+		TraceWrite *w = t->writes;
+
+		if (w == NULL || w->subid != mySubid)
 			continue;
 		if (event == SUBXACT_EVENT_ABORT_SUB)
-			t->written = 0;
+			trace_pop_write(t);		/* undone: to be written again */
 		else if (event == SUBXACT_EVENT_COMMIT_SUB)
-			t->written_subid = parentSubid;
+		{
+			if (w->outer != NULL && w->outer->subid == parentSubid)
+			{
+				w->outer->n += w->n;
+				trace_pop_write(t);
+			}
+			else
+				w->subid = parentSubid;
+		}
 	}
 }
 
@@ -166,19 +206,29 @@ TracesApply(void)
 	IdentityOwnerSpiConnect(&spi);
 	for (t = traces; t != NULL; t = t->next)
 	{
+		SubTransactionId subid = GetCurrentSubTransactionId();
+		int			pending = t->count - trace_written(t);
 		Datum		args[3];
 
-		if (t->count == t->written)
+		if (pending == 0)
 			continue;
 		args[0] = CStringGetTextDatum(t->kind);
 		args[1] = CStringGetTextDatum(t->payload);
-		args[2] = Int32GetDatum(t->count - t->written);
+		args[2] = Int32GetDatum(pending);
 		/* owner's rights, caller's search_path: the type is qualified */
 		if (SPI_execute_with_args("SELECT pgapp.trace_apply($1, $2::pg_catalog.jsonb, $3)",
 								  3, argtypes, args, NULL, false, 0) < 0)
 			elog(ERROR, "trace_apply failed");
-		t->written = t->count;
-		t->written_subid = GetCurrentSubTransactionId();
+		if (t->writes == NULL || t->writes->subid != subid)
+		{
+			TraceWrite *w = MemoryContextAllocZero(TopMemoryContext,
+												   sizeof(TraceWrite));
+
+			w->subid = subid;
+			w->outer = t->writes;
+			t->writes = w;
+		}
+		t->writes->n += pending;
 	}
 	IdentityOwnerSpiFinish(&spi);
 }

@@ -245,5 +245,27 @@ RESET ROLE;
 DROP OWNED BY regress_users_caller;
 DROP ROLE regress_users_caller;
 
+--
+-- traces: a write undone by a rolled-back savepoint is written again,
+-- one kept by a released savepoint is not (each failure counts once)
+--
+BEGIN;
+SELECT pgapp.trace('login_failure', '{"email": "users-trace@example.com", "client": "192.0.2.7"}');
+SAVEPOINT a;
+SELECT pgapp.traces_flush();
+RELEASE a;
+SELECT pgapp.trace('login_failure', '{"email": "users-trace@example.com", "client": "192.0.2.7"}');
+SAVEPOINT b;
+SELECT pgapp.traces_flush();
+ROLLBACK TO b;
+COMMIT;
+SELECT pgapp.traces_flush();
+SELECT pgapp.traces_flush();
+SELECT t.key, t.failures FROM pgapp.login_throttle t
+  JOIN pgapp.throttle_keys('users-trace@example.com', '192.0.2.7') k USING (key)
+ ORDER BY t.key;
+DELETE FROM pgapp.login_throttle t
+ USING pgapp.throttle_keys('users-trace@example.com', '192.0.2.7') k WHERE t.key = k.key;
+
 -- clean up
 DELETE FROM pgapp.users WHERE email LIKE 'users-%@example.com';

@@ -10,8 +10,11 @@ import pytest
 import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TUNING_VARIABLES = {"GATEWAY_LISTEN", "GATEWAY_POOL_WAIT_MS", "GATEWAY_MAX_CONNS",
+                    "GATEWAY_MAX_CONNS_PER_IP", "GATEWAY_CONN_TIMEOUT", "GATEWAY_REQUEST_DEADLINE",
+                    "GATEWAY_DRAIN_SECONDS", "GATEWAY_LOG_FLUSH_MS"}
 APP_VARIABLES = {"DATABASE_URL", "PORT", "GATEWAY_WORKERS", "MAX_BODY_BYTES",
-                 "BACKEND_CORS_ORIGINS", "TRUSTED_PROXIES", "ENVIRONMENT"}
+                 "BACKEND_CORS_ORIGINS", "TRUSTED_PROXIES", "ENVIRONMENT"} | TUNING_VARIABLES
 
 
 def compose_bin():
@@ -86,6 +89,15 @@ def test_development_services(project):
     assert url == "postgresql://pgapp_gateway_login:change-me-gateway-password@db:5432/pgapp"
     # the development loop: sources mounted, dev stages
     assert db["build"]["target"] == "dev" and app["build"]["target"] == "dev"
+
+
+def test_tuning_reaches_the_app_empty_by_default(project):
+    app = config(project, "docker-compose.yml")["services"]["app"]["environment"]
+    for var in TUNING_VARIABLES:
+        assert app[var] in ("", None), var     # the gateway's own default
+    app = config(project, "docker-compose.yml", "docker-compose.prod.yml",
+                 env={"GATEWAY_LOG_FLUSH_MS": "250", "GATEWAY_LISTEN": "::"})["services"]["app"]["environment"]
+    assert app["GATEWAY_LOG_FLUSH_MS"] == "250" and app["GATEWAY_LISTEN"] == "::"
 
 
 def test_environment_overrides_env_file(project):

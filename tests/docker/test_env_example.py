@@ -37,6 +37,15 @@ def test_every_variable_is_documented():
         assert any(l.startswith("#") for l in block[-8:]), f"{var} has no comment"
 
 
+def test_every_app_variable_of_compose_is_documented():
+    """What compose hands the gateway can be set in .env, and .env.example says how."""
+    with open(os.path.join(ROOT, "docker-compose.yml")) as f:
+        used = set(re.findall(r"\$\{([A-Z_][A-Z0-9_]*)", f.read()))
+    text = read()
+    for var in sorted(used):
+        assert re.search(rf"^#? ?{var}=", text, re.M), var
+
+
 def test_safe_placeholders():
     v = values()
     assert v["SECRET_KEY"] == DEV_KEY

@@ -116,3 +116,21 @@ def test_port_in_use_is_refused_clearly():
         code, err = run_until_exit(base_env(PORT=s.getsockname()[1]))
     assert code != 0
     assert "cannot listen on 127.0.0.1 port" in err
+
+
+def test_empty_tuning_values_mean_the_defaults():
+    """Compose hands the tuning knobs over empty when .env leaves them empty
+    (GATEWAY_LISTEN too, whose default 0.0.0.0 a test must not bind: the
+    unit tests check that one)."""
+    empty = {v: "" for v in ("GATEWAY_WORKERS", "GATEWAY_POOL_WAIT_MS", "GATEWAY_MAX_CONNS",
+                             "GATEWAY_MAX_CONNS_PER_IP", "GATEWAY_CONN_TIMEOUT",
+                             "GATEWAY_REQUEST_DEADLINE", "GATEWAY_DRAIN_SECONDS",
+                             "GATEWAY_LOG_FLUSH_MS", "MAX_BODY_BYTES", "TRUSTED_PROXIES",
+                             "BACKEND_CORS_ORIGINS")}
+    g = Gateway(**empty).start()
+    try:
+        r = requests.get(g.url + "/api/v1/utils/health-check/", timeout=10)
+        assert r.status_code == 200 and r.json() is True
+        assert "pool" in g.log() and "listening on 127.0.0.1" in g.log()
+    finally:
+        assert g.stop() == 0

@@ -148,6 +148,16 @@ test_config(void)
 		expect_refused(env, "GATEWAY_POOL_WAIT_MS");
 	}
 	{
+		/* compose passes an unset knob as an empty value: the default */
+		const char *const env[] = {URL, "GATEWAY_LISTEN", "", "GATEWAY_LOG_FLUSH_MS",
+								   "", "GATEWAY_WORKERS", "", NULL};
+
+		CHECK(load(env, &cfg, err, sizeof(err)) == 0);
+		CHECK_STR(cfg.listen_addr, "0.0.0.0");
+		CHECK(cfg.log_flush_ms == 100 && cfg.workers >= 1);
+		config_free(&cfg);
+	}
+	{
 		const char *const env[] = {URL, "GATEWAY_LOG_FLUSH_MS", "fast", NULL};
 
 		expect_refused(env, "GATEWAY_LOG_FLUSH_MS");

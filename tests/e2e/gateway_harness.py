@@ -3,7 +3,7 @@ need a special configuration, a restart or a signal.
 
 The binary comes from PGAPP_GATEWAY_BIN (default gateway/pgapp-gateway) and
 the database from PGAPP_GATEWAY_DATABASE_URL, both exported by
-scripts/test.sh.  The environment is built from scratch, so nothing of the
+scripts/test.sh; its log goes to the run's directory (PGAPP_CLUSTER_DIR).  The environment is built from scratch, so nothing of the
 test runner's (a SECRET_KEY, say) leaks into the gateway by accident.
 """
 import os
@@ -60,7 +60,9 @@ class Gateway:
         self.env = base_env(**env)
         self.port = int(self.env["PORT"])
         self.url = f"http://127.0.0.1:{self.port}"
-        fd, self.log_path = tempfile.mkstemp(prefix="pgapp-gw-", suffix=".log")
+        # in the run's directory: removed with it, kept with it (KEEP=1)
+        fd, self.log_path = tempfile.mkstemp(prefix="pgapp-gw-", suffix=".log",
+                                             dir=os.environ.get("PGAPP_CLUSTER_DIR"))
         os.close(fd)
         self.proc = None
 

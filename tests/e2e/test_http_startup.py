@@ -134,3 +134,17 @@ def test_empty_tuning_values_mean_the_defaults():
         assert "pool" in g.log() and "listening on 127.0.0.1" in g.log()
     finally:
         assert g.stop() == 0
+
+
+def test_no_thread_for_the_log_flusher_is_refused():
+    """The flusher is the first thread the gateway starts: when the system
+    refuses it (here RLIMIT_NPROC of 1 for an unprivileged user), start-up
+    stops with one line instead of running without its log."""
+    import subprocess
+    binary = os.path.realpath(os.environ.get("PGAPP_GATEWAY_BIN", "gateway/pgapp-gateway"))
+    cmd = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+           "prlimit", "--nproc=1", "--", binary]
+    proc = subprocess.run(cmd, env=base_env(), capture_output=True, text=True, timeout=15)
+    lines = [l for l in proc.stderr.splitlines() if l.strip()]
+    assert proc.returncode == 1, proc.stderr
+    assert lines == ["pgapp-gateway: cannot start the log flusher"], lines

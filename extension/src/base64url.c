@@ -18,7 +18,7 @@
 #include "base64url.h"
 
 static const char Base64UrlAlphabet[] =
-"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 /* Value of a base64url character, or -1. */
 static inline int
@@ -45,8 +45,8 @@ Base64UrlValue(unsigned char c)
 size_t
 Base64UrlEncode(const unsigned char *src, size_t len, char *dst)
 {
-	size_t		i = 0;
-	char	   *p = dst;
+	size_t i = 0;
+	char  *p = dst;
 
 	for (; i + 3 <= len; i += 3)
 	{
@@ -85,9 +85,9 @@ bool
 Base64UrlDecode(const char *src, size_t len, unsigned char *dst,
 				size_t *dst_len)
 {
-	size_t		i = 0;
-	size_t		n = 0;
-	size_t		rest = len % 4;
+	size_t i = 0;
+	size_t n = 0;
+	size_t rest = len % 4;
 
 	/* One leftover character carries 6 bits: not a whole byte */
 	if (rest == 1)
@@ -95,10 +95,10 @@ Base64UrlDecode(const char *src, size_t len, unsigned char *dst,
 
 	for (; i + 4 <= len; i += 4)
 	{
-		int			a = Base64UrlValue((unsigned char) src[i]);
-		int			b = Base64UrlValue((unsigned char) src[i + 1]);
-		int			c = Base64UrlValue((unsigned char) src[i + 2]);
-		int			d = Base64UrlValue((unsigned char) src[i + 3]);
+		int a = Base64UrlValue((unsigned char) src[i]);
+		int b = Base64UrlValue((unsigned char) src[i + 1]);
+		int c = Base64UrlValue((unsigned char) src[i + 2]);
+		int d = Base64UrlValue((unsigned char) src[i + 3]);
 
 		if ((a | b | c | d) < 0)
 			return false;
@@ -108,8 +108,8 @@ Base64UrlDecode(const char *src, size_t len, unsigned char *dst,
 	}
 	if (rest == 2)
 	{
-		int			a = Base64UrlValue((unsigned char) src[i]);
-		int			b = Base64UrlValue((unsigned char) src[i + 1]);
+		int a = Base64UrlValue((unsigned char) src[i]);
+		int b = Base64UrlValue((unsigned char) src[i + 1]);
 
 		/* the low 4 bits of b are padding and must be zero */
 		if ((a | b) < 0 || (b & 15) != 0)
@@ -118,9 +118,9 @@ Base64UrlDecode(const char *src, size_t len, unsigned char *dst,
 	}
 	else if (rest == 3)
 	{
-		int			a = Base64UrlValue((unsigned char) src[i]);
-		int			b = Base64UrlValue((unsigned char) src[i + 1]);
-		int			c = Base64UrlValue((unsigned char) src[i + 2]);
+		int a = Base64UrlValue((unsigned char) src[i]);
+		int b = Base64UrlValue((unsigned char) src[i + 1]);
+		int c = Base64UrlValue((unsigned char) src[i + 2]);
 
 		/* the low 2 bits of c are padding and must be zero */
 		if ((a | b | c) < 0 || (c & 3) != 0)

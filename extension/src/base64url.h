@@ -17,7 +17,8 @@
 #define JWS_MAX_TOKEN_BYTES 8192
 
 /* Bytes needed to encode n bytes (no padding, no terminator). */
-#define Base64UrlEncodedLength(n) (((n) / 3) * 4 + ((n) % 3 == 0 ? 0 : (n) % 3 + 1))
+#define Base64UrlEncodedLength(n) \
+	(((n) / 3) * 4 + ((n) % 3 == 0 ? 0 : (n) % 3 + 1))
 
 /* An upper bound of the bytes that len characters decode to. */
 #define Base64UrlDecodedMax(len) (((len) / 4) * 3 + 2)
@@ -36,16 +37,16 @@ typedef struct JwsSegments
 typedef enum JwsSplitResult
 {
 	JWS_SPLIT_OK = 0,
-	JWS_SPLIT_TOO_LONG,			/* longer than JWS_MAX_TOKEN_BYTES */
-	JWS_SPLIT_BAD_CHAR,			/* a byte outside base64url and '.' */
-	JWS_SPLIT_SEGMENT_COUNT,	/* not exactly three segments */
-	JWS_SPLIT_EMPTY_SEGMENT		/* a segment is empty */
+	JWS_SPLIT_TOO_LONG,		 /* longer than JWS_MAX_TOKEN_BYTES */
+	JWS_SPLIT_BAD_CHAR,		 /* a byte outside base64url and '.' */
+	JWS_SPLIT_SEGMENT_COUNT, /* not exactly three segments */
+	JWS_SPLIT_EMPTY_SEGMENT	 /* a segment is empty */
 } JwsSplitResult;
 
 extern size_t Base64UrlEncode(const unsigned char *src, size_t len, char *dst);
-extern bool Base64UrlDecode(const char *src, size_t len,
-							unsigned char *dst, size_t *dst_len);
+extern bool	  Base64UrlDecode(const char *src, size_t len, unsigned char *dst,
+							  size_t *dst_len);
 extern JwsSplitResult JwsSplitCompact(const char *token, size_t len,
 									  JwsSegments *out);
 
-#endif							/* PGAPP_BASE64URL_H */
+#endif /* PGAPP_BASE64URL_H */

@@ -34,7 +34,7 @@
 #define HASH_STRINGS 0
 #endif
 
-#endif							/* PGAPP_COMPAT_H */
+#endif /* PGAPP_COMPAT_H */
 
 /*
  * JSON parser (common/jsonapi.h), used by jwt.c.  Semantic actions return
@@ -53,7 +53,8 @@
 
 #if PG_VERSION_NUM >= 170000
 #define PgappMakeJsonLexContext(json, len, encoding, need_escapes) \
-	makeJsonLexContextCstringLen(NULL, (json), (len), (encoding), (need_escapes))
+	makeJsonLexContextCstringLen(NULL, (json), (len), (encoding),  \
+								 (need_escapes))
 #else
 #define PgappMakeJsonLexContext(json, len, encoding, need_escapes) \
 	makeJsonLexContextCstringLen((json), (len), (encoding), (need_escapes))

@@ -53,8 +53,7 @@ typedef enum ParamSource
 } ParamSource;
 
 static const char *const source_names[] = {
-	"path", "query", "body", "json", "form", "client", "authorization"
-};
+	"path", "query", "body", "json", "form", "client", "authorization"};
 
 typedef enum RouteAuth
 {
@@ -68,7 +67,7 @@ typedef struct RouteParam
 	char	   *name;
 	ParamSource source;
 	bool		has_default;
-	char	   *default_text;	/* NULL: the default is SQL NULL */
+	char	   *default_text; /* NULL: the default is SQL NULL */
 	Oid			type;
 	Oid			typinput;
 	Oid			typioparam;
@@ -76,59 +75,59 @@ typedef struct RouteParam
 
 typedef struct Route
 {
-	int			id;				/* hash key */
-	char	  **segments;		/* the path pattern split at '/' */
+	int			id;		  /* hash key */
+	char	  **segments; /* the path pattern split at '/' */
 	int			nsegments;
 	RouteAuth	auth;
 	Oid			handler;
 	Oid			rettype;
 	int			nparams;
 	RouteParam *params;
-	bool		wants_json;		/* some argument comes from a JSON body */
-	bool		wants_fields;	/* some argument is a field of a JSON object */
+	bool		wants_json;	  /* some argument comes from a JSON body */
+	bool		wants_fields; /* some argument is a field of a JSON object */
 	bool		wants_form;
 	FmgrInfo	flinfo;
-	int			nargs;			/* the handler's pronargs */
-	const char *broken;			/* why the row cannot be used, or NULL */
+	int			nargs;	/* the handler's pronargs */
+	const char *broken; /* why the row cannot be used, or NULL */
 } Route;
 
 /* The catalog cache: rebuilt after any change to api.routes or pg_proc */
-static HTAB *routes;
+static HTAB			*routes;
 static MemoryContext routes_context;
-static bool routes_stale = true;
-static Oid	routes_relid = InvalidOid;
+static bool			 routes_stale = true;
+static Oid			 routes_relid = InvalidOid;
 
 /*
  * Handlers running now.  A handler that calls api.dispatch itself must not
  * reload the cache: the running route and its FmgrInfo live in it.
  */
-static int	handler_depth = 0;
+static int handler_depth = 0;
 
 /* A key/value pair of a query string or form body, decoded */
 typedef struct Pair
 {
-	char	   *name;
-	char	   *value;
+	char *name;
+	char *value;
 } Pair;
 
 typedef struct Request
 {
-	char	  **segments;		/* the request path, split once */
-	int			nsegments;
-	Pair	   *query;
-	int			nquery;
-	Pair	   *form;
-	int			nform;
-	Jsonb	   *body;			/* parsed JSON body, or NULL */
-	text	   *client;
-	text	   *authorization;
+	char **segments; /* the request path, split once */
+	int	   nsegments;
+	Pair  *query;
+	int	   nquery;
+	Pair  *form;
+	int	   nform;
+	Jsonb *body; /* parsed JSON body, or NULL */
+	text  *client;
+	text  *authorization;
 } Request;
 
 typedef struct Response
 {
-	int			status;
+	int			   status;
 	StringInfoData headers;
-	char	   *body;
+	char		  *body;
 } Response;
 
 static void
@@ -170,22 +169,22 @@ relcache_invalidate(PG_FUNCTION_ARGS)
 static ParamSource
 DispatchSource(const char *name)
 {
-	int			i;
+	int i;
 
 	for (i = 0; i < lengthof(source_names); i++)
 		if (strcmp(name, source_names[i]) == 0)
 			return (ParamSource) i;
 	elog(ERROR, "unknown parameter source \"%s\"", name);
-	return SRC_PATH;			/* keep the compiler quiet */
+	return SRC_PATH; /* keep the compiler quiet */
 }
 
 /* Split a path at '/' (empty segments dropped: a trailing slash matches) */
 static int
 DispatchSplitPath(const char *path, char ***segments)
 {
-	char	   *copy = pstrdup(path);
-	char	   *p;
-	int			n = 0;
+	char *copy = pstrdup(path);
+	char *p;
+	int	  n = 0;
 
 	for (p = copy; *p; p++)
 		if (*p == '/')
@@ -215,12 +214,12 @@ DispatchCheckRoute(Route *route)
 static void
 DispatchLoadRoutes(void)
 {
-	HASHCTL		ctl;
-	HTAB	   *loaded;
-	OwnerSpi	spi;
+	HASHCTL		  ctl;
+	HTAB		 *loaded;
+	OwnerSpi	  spi;
 	MemoryContext old;
-	uint64		i;
-	Route	   *route = NULL;
+	uint64		  i;
+	Route		 *route = NULL;
 
 	if (routes_context != NULL)
 		MemoryContextDelete(routes_context);
@@ -238,27 +237,29 @@ DispatchLoadRoutes(void)
 	routes_stale = false;
 
 	IdentityOwnerSpiConnect(&spi);
-	routes_relid = RangeVarGetRelid(makeRangeVar("api", "routes", -1),
-									NoLock, false);
+	routes_relid =
+		RangeVarGetRelid(makeRangeVar("api", "routes", -1), NoLock, false);
 
 	/*
 	 * Parsed with the caller's search_path but run as the owner: every
 	 * operator and type name is qualified, so none can be redirected.
 	 */
-	if (SPI_execute("SELECT r.id, r.path, r.auth, r.handler::pg_catalog.oid, "
-					"       p.prorettype, a.ord::int, "
-					"       a.v OPERATOR(pg_catalog.->>) 'name', "
-					"       a.v OPERATOR(pg_catalog.->>) 'in', "
-					"       a.v OPERATOR(pg_catalog.?) 'default', "
-					"       a.v OPERATOR(pg_catalog.->>) 'default', "
-					"       p.proargtypes[a.ord OPERATOR(pg_catalog.-) 1], "
-					"       p.pronargs::int "
-					"  FROM api.routes r "
-					"  JOIN pg_catalog.pg_proc p "
-					"    ON p.oid OPERATOR(pg_catalog.=) r.handler::pg_catalog.oid "
-					"  LEFT JOIN LATERAL pg_catalog.jsonb_array_elements(r.params) "
-					"       WITH ORDINALITY a(v, ord) ON true "
-					" ORDER BY r.id, a.ord", true, 0) != SPI_OK_SELECT)
+	if (SPI_execute(
+			"SELECT r.id, r.path, r.auth, r.handler::pg_catalog.oid, "
+			"       p.prorettype, a.ord::int, "
+			"       a.v OPERATOR(pg_catalog.->>) 'name', "
+			"       a.v OPERATOR(pg_catalog.->>) 'in', "
+			"       a.v OPERATOR(pg_catalog.?) 'default', "
+			"       a.v OPERATOR(pg_catalog.->>) 'default', "
+			"       p.proargtypes[a.ord OPERATOR(pg_catalog.-) 1], "
+			"       p.pronargs::int "
+			"  FROM api.routes r "
+			"  JOIN pg_catalog.pg_proc p "
+			"    ON p.oid OPERATOR(pg_catalog.=) r.handler::pg_catalog.oid "
+			"  LEFT JOIN LATERAL pg_catalog.jsonb_array_elements(r.params) "
+			"       WITH ORDINALITY a(v, ord) ON true "
+			" ORDER BY r.id, a.ord",
+			true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not load the route catalog");
 
 	old = MemoryContextSwitchTo(routes_context);
@@ -279,24 +280,30 @@ DispatchLoadRoutes(void)
 			route->nsegments = DispatchSplitPath(SPI_getvalue(tup, desc, 2),
 												 &route->segments);
 			auth = SPI_getvalue(tup, desc, 3);
-			route->auth = strcmp(auth, "none") == 0 ? AUTH_NONE :
-				strcmp(auth, "superuser") == 0 ? AUTH_SUPERUSER : AUTH_USER;
-			route->handler = DatumGetObjectId(SPI_getbinval(tup, desc, 4, &isnull));
-			route->rettype = DatumGetObjectId(SPI_getbinval(tup, desc, 5, &isnull));
+			route->auth = strcmp(auth, "none") == 0		   ? AUTH_NONE
+						  : strcmp(auth, "superuser") == 0 ? AUTH_SUPERUSER
+														   : AUTH_USER;
+			route->handler =
+				DatumGetObjectId(SPI_getbinval(tup, desc, 4, &isnull));
+			route->rettype =
+				DatumGetObjectId(SPI_getbinval(tup, desc, 5, &isnull));
 			route->nparams = 0;
 			route->params = palloc0(sizeof(RouteParam) * FUNC_MAX_ARGS);
-			route->wants_json = route->wants_form = route->wants_fields = false;
-			route->nargs = DatumGetInt32(SPI_getbinval(tup, desc, 12, &isnull));
+			route->wants_json = route->wants_form = route->wants_fields =
+				false;
+			route->nargs =
+				DatumGetInt32(SPI_getbinval(tup, desc, 12, &isnull));
 			route->broken = NULL;
 			fmgr_info_cxt(route->handler, &route->flinfo, routes_context);
 		}
 		(void) SPI_getbinval(tup, desc, 6, &isnull);
 		if (isnull || route->broken != NULL)
-			continue;			/* no arguments, or already refused */
+			continue; /* no arguments, or already refused */
 		/* params[] has FUNC_MAX_ARGS slots, and pronargs is at most that */
 		if (route->nparams >= route->nargs)
 		{
-			route->broken = "params describes more arguments than the handler takes";
+			route->broken =
+				"params describes more arguments than the handler takes";
 			continue;
 		}
 		param = &route->params[route->nparams++];
@@ -307,7 +314,8 @@ DispatchLoadRoutes(void)
 			continue;
 		}
 		param->source = DispatchSource(SPI_getvalue(tup, desc, 8));
-		param->has_default = DatumGetBool(SPI_getbinval(tup, desc, 9, &isnull));
+		param->has_default =
+			DatumGetBool(SPI_getbinval(tup, desc, 9, &isnull));
 		param->default_text = SPI_getvalue(tup, desc, 10);
 		param->type = DatumGetObjectId(SPI_getbinval(tup, desc, 11, &isnull));
 		getTypeInputInfo(param->type, &param->typinput, &param->typioparam);
@@ -368,14 +376,14 @@ DispatchRespond(Response *res, int status, const char *message)
 typedef struct Invalid
 {
 	StringInfoData list;
-	int			count;
+	int			   count;
 } Invalid;
 
 static void
 DispatchInvalid(Invalid *inv, const char *type, const char *where,
 				const char *name, const char *msg, const char *input_json)
 {
-	StringInfo	b = &inv->list;
+	StringInfo b = &inv->list;
 
 	appendStringInfoString(b, inv->count++ == 0 ? "[" : ", ");
 	appendStringInfoString(b, "{\"type\": ");
@@ -441,16 +449,14 @@ DispatchHex(char c)
 static char *
 DispatchUnescape(const char *s, int len)
 {
-	char	   *out = palloc(len + 1);
-	int			i,
-				n = 0;
+	char *out = palloc(len + 1);
+	int	  i, n = 0;
 
 	for (i = 0; i < len; i++)
 	{
 		if (s[i] == '%')
 		{
-			int			hi,
-						lo;
+			int hi, lo;
 
 			if (i + 2 >= len)
 				return NULL;
@@ -492,7 +498,8 @@ DispatchParsePairs(const char *s, Pair **pairs, int *npairs)
 		{
 			eq = memchr(p, '=', len);
 			pair.name = DispatchUnescape(p, eq ? eq - p : len);
-			pair.value = eq ? DispatchUnescape(eq + 1, len - (eq + 1 - p)) : "";
+			pair.value =
+				eq ? DispatchUnescape(eq + 1, len - (eq + 1 - p)) : "";
 			if (pair.name == NULL || pair.value == NULL)
 				return false;
 			if (*npairs == cap)
@@ -512,7 +519,7 @@ DispatchParsePairs(const char *s, Pair **pairs, int *npairs)
 static const char *
 DispatchPairValue(Pair *pairs, int npairs, const char *name)
 {
-	int			i;
+	int i;
 
 	for (i = 0; i < npairs; i++)
 		if (strcmp(pairs[i].name, name) == 0)
@@ -524,8 +531,8 @@ DispatchPairValue(Pair *pairs, int npairs, const char *name)
 static char *
 DispatchPathValue(Route *route, Request *req, const char *name)
 {
-	size_t		len = strlen(name);
-	int			i;
+	size_t len = strlen(name);
+	int	   i;
 
 	for (i = 0; i < route->nsegments && i < req->nsegments; i++)
 	{
@@ -541,7 +548,7 @@ DispatchPathValue(Route *route, Request *req, const char *name)
 static bool
 DispatchPathMatches(Route *route, Request *req)
 {
-	int			i;
+	int i;
 
 	if (req->nsegments != route->nsegments)
 		return false;
@@ -556,8 +563,8 @@ DispatchPathMatches(Route *route, Request *req)
 static bool
 DispatchMediaType(text *ctype, const char *want)
 {
-	char	   *s;
-	size_t		n = strlen(want);
+	char  *s;
+	size_t n = strlen(want);
 
 	if (ctype == NULL)
 		return false;
@@ -565,7 +572,7 @@ DispatchMediaType(text *ctype, const char *want)
 	while (*s == ' ')
 		s++;
 	return pg_strncasecmp(s, want, n) == 0 &&
-		(s[n] == '\0' || s[n] == ';' || s[n] == ' ');
+		   (s[n] == '\0' || s[n] == ';' || s[n] == ' ');
 }
 
 /*
@@ -575,12 +582,12 @@ DispatchMediaType(text *ctype, const char *want)
 static bool
 DispatchIsInterrupt(ErrorData *e)
 {
-	int			class = ERRCODE_TO_CATEGORY(e->sqlerrcode);
+	int class = ERRCODE_TO_CATEGORY(e->sqlerrcode);
 
 	return e->sqlerrcode == ERRCODE_QUERY_CANCELED ||
-		class == ERRCODE_TO_CATEGORY(ERRCODE_INSUFFICIENT_RESOURCES) ||
-		class == ERRCODE_TO_CATEGORY(ERRCODE_OPERATOR_INTERVENTION) ||
-		class == ERRCODE_TO_CATEGORY(ERRCODE_SYSTEM_ERROR);
+		   class == ERRCODE_TO_CATEGORY(ERRCODE_INSUFFICIENT_RESOURCES) ||
+		   class == ERRCODE_TO_CATEGORY(ERRCODE_OPERATOR_INTERVENTION) ||
+		   class == ERRCODE_TO_CATEGORY(ERRCODE_SYSTEM_ERROR);
 }
 
 /*
@@ -589,15 +596,15 @@ DispatchIsInterrupt(ErrorData *e)
  * cleared: the caller decides whether it becomes a response or is
  * re-raised.
  */
-typedef void (*DispatchStep) (void *arg);
+typedef void (*DispatchStep)(void *arg);
 
 static ErrorData *
 DispatchTry(DispatchStep fn, void *arg)
 {
 	MemoryContext oldcontext = CurrentMemoryContext;
 	ResourceOwner oldowner = CurrentResourceOwner;
-	int			saved_depth = handler_depth;
-	ErrorData  *volatile edata = NULL;
+	int			  saved_depth = handler_depth;
+	ErrorData *volatile edata = NULL;
 
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(oldcontext);
@@ -629,10 +636,10 @@ typedef struct JsonStep
 static void
 DispatchJsonStep(void *arg)
 {
-	JsonStep   *j = arg;
+	JsonStep *j = arg;
 
-	j->result = DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
-												   CStringGetDatum(j->text)));
+	j->result = DatumGetJsonbP(
+		DirectFunctionCall1(jsonb_in, CStringGetDatum(j->text)));
 }
 
 /*
@@ -642,8 +649,8 @@ DispatchJsonStep(void *arg)
 static bool
 DispatchParseJson(const char *body, Jsonb **out)
 {
-	JsonStep	step = {body, NULL};
-	ErrorData  *edata = DispatchTry(DispatchJsonStep, &step);
+	JsonStep   step = {body, NULL};
+	ErrorData *edata = DispatchTry(DispatchJsonStep, &step);
 
 	if (edata != NULL && DispatchIsInterrupt(edata))
 		ReThrowError(edata);
@@ -664,12 +671,14 @@ DispatchTypeError(Oid type, bool parsing, const char **msg)
 		case INT2OID:
 		case INT4OID:
 		case INT8OID:
-			*msg = parsing ? "Input should be a valid integer, unable to parse string as an integer" :
-				"Input should be a valid integer";
+			*msg = parsing ? "Input should be a valid integer, unable to "
+							 "parse string as an integer"
+						   : "Input should be a valid integer";
 			return parsing ? "int_parsing" : "int_type";
 		case BOOLOID:
-			*msg = parsing ? "Input should be a valid boolean, unable to interpret input" :
-				"Input should be a valid boolean";
+			*msg = parsing ? "Input should be a valid boolean, unable to "
+							 "interpret input"
+						   : "Input should be a valid boolean";
 			return parsing ? "bool_parsing" : "bool_type";
 		case TEXTOID:
 		case VARCHAROID:
@@ -688,56 +697,56 @@ DispatchInputValid(Oid type, const char *s)
 	switch (type)
 	{
 		case UUIDOID:
-			{
-				/* uuid_in's accepted forms: hex digits, optional braces and
-				 * hyphens after groups of four */
-				int			digits = 0;
-				const char *p = s;
-				bool		brace = (*p == '{');
+		{
+			/* uuid_in's accepted forms: hex digits, optional braces and
+			 * hyphens after groups of four */
+			int			digits = 0;
+			const char *p = s;
+			bool		brace = (*p == '{');
 
-				if (brace)
-					p++;
-				for (; *p && !(brace && *p == '}'); p++)
-				{
-					if (isxdigit((unsigned char) *p))
-						digits++;
-					else if (*p != '-' || digits == 0 || digits % 4 != 0 ||
-							 digits >= 32 || p[1] == '-' || p[1] == '\0')
-						return false;	/* uuid_in: no '-' after the last group */
-				}
-				if (brace && (*p != '}' || p[1] != '\0'))
-					return false;
-				return digits == 32;
+			if (brace)
+				p++;
+			for (; *p && !(brace && *p == '}'); p++)
+			{
+				if (isxdigit((unsigned char) *p))
+					digits++;
+				else if (*p != '-' || digits == 0 || digits % 4 != 0 ||
+						 digits >= 32 || p[1] == '-' || p[1] == '\0')
+					return false; /* uuid_in: no '-' after the last group */
 			}
+			if (brace && (*p != '}' || p[1] != '\0'))
+				return false;
+			return digits == 32;
+		}
 		case INT2OID:
 		case INT4OID:
 		case INT8OID:
-			{
-				char	   *end;
-				long		v;
+		{
+			char *end;
+			long  v;
 
-				errno = 0;
-				while (*s == ' ')
-					s++;
-				if (*s == '\0')
-					return false;
-				v = strtol(s, &end, 10);
-				while (*end == ' ')
-					end++;
-				if (errno != 0 || *end != '\0')
-					return false;
-				if (type == INT2OID)
-					return v >= PG_INT16_MIN && v <= PG_INT16_MAX;
-				if (type == INT4OID)
-					return v >= PG_INT32_MIN && v <= PG_INT32_MAX;
-				return true;
-			}
+			errno = 0;
+			while (*s == ' ')
+				s++;
+			if (*s == '\0')
+				return false;
+			v = strtol(s, &end, 10);
+			while (*end == ' ')
+				end++;
+			if (errno != 0 || *end != '\0')
+				return false;
+			if (type == INT2OID)
+				return v >= PG_INT16_MIN && v <= PG_INT16_MAX;
+			if (type == INT4OID)
+				return v >= PG_INT32_MIN && v <= PG_INT32_MAX;
+			return true;
+		}
 		case BOOLOID:
-			{
-				bool		b;
+		{
+			bool b;
 
-				return parse_bool(s, &b);
-			}
+			return parse_bool(s, &b);
+		}
 		case TEXTOID:
 		case VARCHAROID:
 			return true;
@@ -758,7 +767,7 @@ typedef struct InputStep
 static void
 DispatchInputStep(void *arg)
 {
-	InputStep  *i = arg;
+	InputStep *i = arg;
 
 	i->result = OidInputFunctionCall(i->param->typinput, (char *) i->text,
 									 i->param->typioparam, -1);
@@ -768,8 +777,8 @@ DispatchInputStep(void *arg)
 static bool
 DispatchInput(RouteParam *param, const char *s, Datum *out)
 {
-	InputStep	step = {param, s, (Datum) 0};
-	ErrorData  *edata;
+	InputStep  step = {param, s, (Datum) 0};
+	ErrorData *edata;
 
 	if (DispatchInputValid(param->type, s))
 	{
@@ -833,13 +842,14 @@ DispatchBind(Route *route, RouteParam *param, Request *req, Invalid *inv,
 			break;
 		case SRC_CLIENT:
 		case SRC_AUTHORIZATION:
-			{
-				text	   *t = param->source == SRC_CLIENT ? req->client : req->authorization;
+		{
+			text *t =
+				param->source == SRC_CLIENT ? req->client : req->authorization;
 
-				*isnull = (t == NULL);
-				*value = PointerGetDatum(t);
-				return true;
-			}
+			*isnull = (t == NULL);
+			*value = PointerGetDatum(t);
+			return true;
+		}
 		case SRC_JSON:
 			if (req->body == NULL)
 				break;
@@ -848,51 +858,51 @@ DispatchBind(Route *route, RouteParam *param, Request *req, Invalid *inv,
 			*value = JsonbPGetDatum(req->body);
 			return true;
 		case SRC_BODY:
-			{
-				JsonbValue *v = NULL;
+		{
+			JsonbValue *v = NULL;
 
-				if (req->body != NULL && JB_ROOT_IS_OBJECT(req->body))
-					v = getKeyJsonValueFromContainer(&req->body->root, param->name,
-													 strlen(param->name), NULL);
-				if (v == NULL)
-					break;
-				present = true;
-				if (v->type == jbvNull)
+			if (req->body != NULL && JB_ROOT_IS_OBJECT(req->body))
+				v = getKeyJsonValueFromContainer(&req->body->root, param->name,
+												 strlen(param->name), NULL);
+			if (v == NULL)
+				break;
+			present = true;
+			if (v->type == jbvNull)
+			{
+				if (param->has_default)
 				{
-					if (param->has_default)
-					{
-						*isnull = true;
-						return true;
-					}
-					type = DispatchTypeError(param->type, false, &msg);
-					DispatchInvalid(inv, type, "body", param->name, msg, "null");
-					return false;
-				}
-				if (param->type == JSONBOID)
-				{
-					*value = JsonbPGetDatum(JsonbValueToJsonb(v));
+					*isnull = true;
 					return true;
 				}
-				if (v->type == jbvString)
-					raw = pnstrdup(v->val.string.val, v->val.string.len);
-				else if ((param->type == TEXTOID || param->type == VARCHAROID) ||
-						 v->type == jbvBinary ||
-						 (v->type == jbvBool && param->type != BOOLOID) ||
-						 (v->type == jbvNumeric && param->type == BOOLOID) ||
-						 (v->type == jbvNumeric && param->type == UUIDOID))
-				{
-					type = DispatchTypeError(param->type, false, &msg);
-					DispatchInvalid(inv, type, "body", param->name, msg,
-									DispatchJsonbText(JsonbValueToJsonb(v)));
-					return false;
-				}
-				else if (v->type == jbvBool)
-					raw = v->val.boolean ? "true" : "false";
-				else
-					raw = DatumGetCString(DirectFunctionCall1(numeric_out,
-															  NumericGetDatum(v->val.numeric)));
-				break;
+				type = DispatchTypeError(param->type, false, &msg);
+				DispatchInvalid(inv, type, "body", param->name, msg, "null");
+				return false;
 			}
+			if (param->type == JSONBOID)
+			{
+				*value = JsonbPGetDatum(JsonbValueToJsonb(v));
+				return true;
+			}
+			if (v->type == jbvString)
+				raw = pnstrdup(v->val.string.val, v->val.string.len);
+			else if ((param->type == TEXTOID || param->type == VARCHAROID) ||
+					 v->type == jbvBinary ||
+					 (v->type == jbvBool && param->type != BOOLOID) ||
+					 (v->type == jbvNumeric && param->type == BOOLOID) ||
+					 (v->type == jbvNumeric && param->type == UUIDOID))
+			{
+				type = DispatchTypeError(param->type, false, &msg);
+				DispatchInvalid(inv, type, "body", param->name, msg,
+								DispatchJsonbText(JsonbValueToJsonb(v)));
+				return false;
+			}
+			else if (v->type == jbvBool)
+				raw = v->val.boolean ? "true" : "false";
+			else
+				raw = DatumGetCString(DirectFunctionCall1(
+					numeric_out, NumericGetDatum(v->val.numeric)));
+			break;
+		}
 	}
 
 	if (!present)
@@ -924,7 +934,8 @@ DispatchBind(Route *route, RouteParam *param, Request *req, Invalid *inv,
 	if (!DispatchInput(param, raw, value))
 	{
 		type = DispatchTypeError(param->type, true, &msg);
-		DispatchInvalid(inv, type, DispatchLoc(param->source), param->name, msg, DispatchJsonString(raw));
+		DispatchInvalid(inv, type, DispatchLoc(param->source), param->name,
+						msg, DispatchJsonString(raw));
 		return false;
 	}
 	return true;
@@ -968,14 +979,15 @@ DispatchMapError(ErrorData *e, Response *res)
 	{
 		res->status = 401;
 		res->body = DispatchDetail("Could not validate credentials");
-		DispatchAddHeader(res, "WWW-Authenticate", "Bearer error=\"invalid_token\"");
+		DispatchAddHeader(res, "WWW-Authenticate",
+						  "Bearer error=\"invalid_token\"");
 		return true;
 	}
 	if (DispatchIsClass(e->sqlerrcode, ERRCODE_DATA_EXCEPTION) ||
 		e->sqlerrcode == ERRCODE_CHECK_VIOLATION ||
 		e->sqlerrcode == ERRCODE_NOT_NULL_VIOLATION)
 	{
-		Invalid		inv;
+		Invalid inv;
 
 		DispatchInvalidInit(&inv);
 		DispatchInvalid(&inv, "value_error", "body", NULL, e->message, NULL);
@@ -997,7 +1009,7 @@ DispatchMapError(ErrorData *e, Response *res)
 static bool
 DispatchGuarded(DispatchStep fn, void *arg, Response *res)
 {
-	ErrorData  *edata = DispatchTry(fn, arg);
+	ErrorData *edata = DispatchTry(fn, arg);
 
 	if (edata != NULL && !DispatchMapError(edata, res))
 		ReThrowError(edata);
@@ -1006,32 +1018,33 @@ DispatchGuarded(DispatchStep fn, void *arg, Response *res)
 
 typedef struct AuthStep
 {
-	text	   *token;
+	text *token;
 } AuthStep;
 
 static void
 DispatchAuthStep(void *arg)
 {
-	AuthStep   *a = arg;
+	AuthStep *a = arg;
 
-	IdentityAuthenticate(VARDATA_ANY(a->token), VARSIZE_ANY_EXHDR(a->token), false);
+	IdentityAuthenticate(VARDATA_ANY(a->token), VARSIZE_ANY_EXHDR(a->token),
+						 false);
 }
 
 typedef struct CallStep
 {
-	Route	   *route;
-	Datum	   *values;
-	bool	   *nulls;
-	Datum		result;
-	bool		isnull;
+	Route *route;
+	Datum *values;
+	bool  *nulls;
+	Datum  result;
+	bool   isnull;
 } CallStep;
 
 static void
 DispatchCallStep(void *arg)
 {
-	CallStep   *c = arg;
+	CallStep *c = arg;
 	LOCAL_FCINFO(fcinfo, FUNC_MAX_ARGS);
-	int			i;
+	int i;
 
 	InitFunctionCallInfoData(*fcinfo, &c->route->flinfo, c->route->nparams,
 							 InvalidOid, NULL, NULL);
@@ -1040,7 +1053,7 @@ DispatchCallStep(void *arg)
 		fcinfo->args[i].value = c->values[i];
 		fcinfo->args[i].isnull = c->nulls[i];
 	}
-	handler_depth++;			/* DispatchGuarded restores it on error */
+	handler_depth++; /* DispatchGuarded restores it on error */
 	c->result = FunctionCallInvoke(fcinfo);
 	handler_depth--;
 	c->isnull = fcinfo->isnull;
@@ -1050,7 +1063,7 @@ DispatchCallStep(void *arg)
 static text *
 DispatchBearer(text *authorization)
 {
-	char	   *s;
+	char *s;
 
 	if (authorization == NULL)
 		return NULL;
@@ -1068,8 +1081,8 @@ DispatchBearer(text *authorization)
 static void
 DispatchAuthenticate(Route *route, Request *req, Response *res)
 {
-	text	   *token;
-	AuthStep	step;
+	text	*token;
+	AuthStep step;
 
 	if (route->auth == AUTH_NONE)
 		return;
@@ -1105,8 +1118,8 @@ DispatchDecode(Route *route, Request *req, text *query, text *body,
 			DispatchRespond(res, 415, "Unsupported Media Type");
 			return;
 		}
-		if (body != NULL &&
-			!DispatchParsePairs(text_to_cstring(body), &req->form, &req->nform))
+		if (body != NULL && !DispatchParsePairs(text_to_cstring(body),
+												&req->form, &req->nform))
 		{
 			DispatchRespond(res, 400, "Invalid form body");
 			return;
@@ -1121,7 +1134,7 @@ DispatchDecode(Route *route, Request *req, text *query, text *body,
 		}
 		if (!DispatchParseJson(text_to_cstring(body), &req->body))
 		{
-			Invalid		inv;
+			Invalid inv;
 
 			DispatchInvalidInit(&inv);
 			DispatchInvalid(&inv, "json_invalid", "body", NULL,
@@ -1135,9 +1148,9 @@ DispatchDecode(Route *route, Request *req, text *query, text *body,
 static void
 DispatchCall(Route *route, Request *req, Response *res)
 {
-	CallStep	call;
-	Invalid		inv;
-	int			i;
+	CallStep call;
+	Invalid	 inv;
+	int		 i;
 
 	DispatchInvalidInit(&inv);
 
@@ -1146,7 +1159,8 @@ DispatchCall(Route *route, Request *req, Response *res)
 		DispatchInvalid(&inv, "missing", "body", NULL, "Field required", NULL);
 	else if (route->wants_fields && !JB_ROOT_IS_OBJECT(req->body))
 		DispatchInvalid(&inv, "model_attributes_type", "body", NULL,
-						"Input should be a valid dictionary or object to extract fields from",
+						"Input should be a valid dictionary or object to "
+						"extract fields from",
 						DispatchJsonbText(req->body));
 	if (inv.count > 0)
 	{
@@ -1158,8 +1172,8 @@ DispatchCall(Route *route, Request *req, Response *res)
 	call.values = palloc0(sizeof(Datum) * Max(route->nparams, 1));
 	call.nulls = palloc0(sizeof(bool) * Max(route->nparams, 1));
 	for (i = 0; i < route->nparams; i++)
-		DispatchBind(route, &route->params[i], req, &inv,
-					 &call.values[i], &call.nulls[i]);
+		DispatchBind(route, &route->params[i], req, &inv, &call.values[i],
+					 &call.nulls[i]);
 	if (inv.count > 0)
 	{
 		DispatchRespondInvalid(res, &inv);
@@ -1181,8 +1195,8 @@ DispatchCall(Route *route, Request *req, Response *res)
 	}
 	else
 	{
-		Oid			out;
-		bool		isvarlena;
+		Oid	 out;
+		bool isvarlena;
 
 		getTypeOutputInfo(route->rettype, &out, &isvarlena);
 		res->body = OidOutputFunctionCall(out, call.result);
@@ -1204,41 +1218,41 @@ PG_FUNCTION_INFO_V1(dispatch);
 Datum
 dispatch(PG_FUNCTION_ARGS)
 {
-	Route	   *route = NULL;
-	Request		req;
-	Response	res;
-	TupleDesc	desc;
-	Datum		values[3];
-	bool		nulls[3] = {false, false, false};
+	Route	 *route = NULL;
+	Request	  req;
+	Response  res;
+	TupleDesc desc;
+	Datum	  values[3];
+	bool	  nulls[3] = {false, false, false};
 
 	memset(&req, 0, sizeof(req));
 	memset(&res, 0, sizeof(res));
 	initStringInfo(&res.headers);
-	req.nsegments = DispatchSplitPath(PG_ARGISNULL(1) ? "" :
-									  text_to_cstring(PG_GETARG_TEXT_PP(1)),
-									  &req.segments);
+	req.nsegments = DispatchSplitPath(
+		PG_ARGISNULL(1) ? "" : text_to_cstring(PG_GETARG_TEXT_PP(1)),
+		&req.segments);
 	req.authorization = DispatchArgText(fcinfo, 5);
 	req.client = DispatchArgText(fcinfo, 6);
 
 	if (!PG_ARGISNULL(0))
 		route = DispatchFindRoute(PG_GETARG_INT32(0));
 	if (route == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_PGAPP_UNKNOWN_ROUTE),
-				 errmsg("unknown route"),
-				 errhint("The route catalog changed; the gateway reloads it.")));
+		ereport(
+			ERROR,
+			(errcode(ERRCODE_PGAPP_UNKNOWN_ROUTE), errmsg("unknown route"),
+			 errhint("The route catalog changed; the gateway reloads it.")));
 	if (route->broken != NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("route %d is misconfigured", route->id),
-				 errdetail("In api.routes: %s.", route->broken)));
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("route %d is misconfigured", route->id),
+						errdetail("In api.routes: %s.", route->broken)));
 	if (!DispatchPathMatches(route, &req))
 		DispatchRespond(&res, 404, "Not Found");
 	if (res.status == 0)
 		DispatchAuthenticate(route, &req, &res);
 	if (res.status == 0)
 		DispatchDecode(route, &req, DispatchArgText(fcinfo, 2),
-					   DispatchArgText(fcinfo, 3), DispatchArgText(fcinfo, 4), &res);
+					   DispatchArgText(fcinfo, 3), DispatchArgText(fcinfo, 4),
+					   &res);
 	if (res.status == 0)
 		DispatchCall(route, &req, &res);
 

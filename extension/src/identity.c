@@ -34,12 +34,12 @@
 
 typedef struct IdentityState
 {
-	bool		valid;
-	bool		session_scope;
-	bool		is_superuser;
-	pg_uuid_t	user_id;
-	pg_uuid_t	session_id;
-	double		expires;		/* the token's exp, seconds since the epoch */
+	bool			   valid;
+	bool			   session_scope;
+	bool			   is_superuser;
+	pg_uuid_t		   user_id;
+	pg_uuid_t		   session_id;
+	double			   expires; /* the token's exp, seconds since the epoch */
 	LocalTransactionId lxid;	/* transaction scope: its transaction;
 								 * session scope: the last check */
 } IdentityState;
@@ -50,12 +50,12 @@ static IdentityState current;
 /* Identities replaced inside a subtransaction, restored if it aborts */
 typedef struct SavedIdentity
 {
-	SubTransactionId subid;
-	IdentityState prev;
+	SubTransactionId	  subid;
+	IdentityState		  prev;
 	struct SavedIdentity *next;
 } SavedIdentity;
 
-static SavedIdentity *saved;	/* in TopTransactionContext */
+static SavedIdentity *saved; /* in TopTransactionContext */
 
 static SPIPlanPtr session_plan;
 
@@ -65,13 +65,13 @@ static SPIPlanPtr session_plan;
  * pg_catalog would run with the owner's privileges.
  */
 static const char *session_query =
-"SELECT u.is_active, u.is_superuser "
-"  FROM pgapp.sessions s JOIN pgapp.users u "
-"    ON u.id OPERATOR(pg_catalog.=) s.user_id "
-" WHERE s.id OPERATOR(pg_catalog.=) $1 "
-"   AND s.user_id OPERATOR(pg_catalog.=) $2 "
-"   AND s.revoked_at IS NULL "
-"   AND s.expires_at OPERATOR(pg_catalog.>) pg_catalog.now()";
+	"SELECT u.is_active, u.is_superuser "
+	"  FROM pgapp.sessions s JOIN pgapp.users u "
+	"    ON u.id OPERATOR(pg_catalog.=) s.user_id "
+	" WHERE s.id OPERATOR(pg_catalog.=) $1 "
+	"   AND s.user_id OPERATOR(pg_catalog.=) $2 "
+	"   AND s.revoked_at IS NULL "
+	"   AND s.expires_at OPERATOR(pg_catalog.>) pg_catalog.now()";
 
 static void
 IdentityXactCallback(XactEvent event, void *arg)
@@ -151,16 +151,16 @@ IdentityOwnerSpiFinish(OwnerSpi *spi)
 static void
 IdentityRefuse(void)
 {
-	ereport(ERROR,
-			(errcode(ERRCODE_PGAPP_TOKEN_REVOKED),
-			 errmsg("token is no longer valid"),
-			 errdetail("The session is revoked or expired, or the user no longer exists.")));
+	ereport(ERROR, (errcode(ERRCODE_PGAPP_TOKEN_REVOKED),
+					errmsg("token is no longer valid"),
+					errdetail("The session is revoked or expired, or the user "
+							  "no longer exists.")));
 }
 
 static bool
 IdentityLooksLikeUuid(const char *s, int len)
 {
-	int			i;
+	int i;
 
 	if (len != 36)
 		return false;
@@ -188,10 +188,11 @@ IdentityUuidClaim(Jsonb *claims, const char *key)
 	v = getKeyJsonValueFromContainer(&claims->root, key, strlen(key), NULL);
 	if (v == NULL || v->type != jbvString ||
 		!IdentityLooksLikeUuid(v->val.string.val, v->val.string.len))
-		ereport(ERROR,
-				(errcode(ERRCODE_PGAPP_JWT_CLAIMS),
-				 errmsg("invalid token claims"),
-				 errdetail("The token's \"%s\" claim is missing or not a uuid.", key)));
+		ereport(
+			ERROR,
+			(errcode(ERRCODE_PGAPP_JWT_CLAIMS), errmsg("invalid token claims"),
+			 errdetail("The token's \"%s\" claim is missing or not a uuid.",
+					   key)));
 	s = pnstrdup(v->val.string.val, v->val.string.len);
 	u = DatumGetUUIDP(DirectFunctionCall1(uuid_in, CStringGetDatum(s)));
 	return *u;
@@ -205,8 +206,8 @@ IdentityNumericClaim(Jsonb *claims, const char *key)
 	v = getKeyJsonValueFromContainer(&claims->root, key, strlen(key), NULL);
 	if (v == NULL || v->type != jbvNumeric)
 		return 0;
-	return DatumGetFloat8(DirectFunctionCall1(numeric_float8,
-											  NumericGetDatum(v->val.numeric)));
+	return DatumGetFloat8(
+		DirectFunctionCall1(numeric_float8, NumericGetDatum(v->val.numeric)));
 }
 
 /*
@@ -217,12 +218,12 @@ IdentityNumericClaim(Jsonb *claims, const char *key)
 static void
 IdentityCheckSession(IdentityState *id)
 {
-	OwnerSpi	spi;
-	Datum		args[2];
-	Oid			argtypes[2] = {UUIDOID, UUIDOID};
-	bool		found = false;
-	bool		active = false;
-	bool		isnull;
+	OwnerSpi spi;
+	Datum	 args[2];
+	Oid		 argtypes[2] = {UUIDOID, UUIDOID};
+	bool	 found = false;
+	bool	 active = false;
+	bool	 isnull;
 
 	if ((double) time(NULL) >= id->expires)
 		IdentityRefuse();
@@ -230,7 +231,7 @@ IdentityCheckSession(IdentityState *id)
 	IdentityOwnerSpiConnect(&spi);
 	if (session_plan == NULL)
 	{
-		SPIPlanPtr	plan = SPI_prepare(session_query, 2, argtypes);
+		SPIPlanPtr plan = SPI_prepare(session_query, 2, argtypes);
 
 		if (plan == NULL)
 			elog(ERROR, "SPI_prepare failed: %s",
@@ -245,26 +246,23 @@ IdentityCheckSession(IdentityState *id)
 	if (SPI_processed == 1)
 	{
 		found = true;
-		active = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
-											SPI_tuptable->tupdesc, 1, &isnull));
-		id->is_superuser = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
-													  SPI_tuptable->tupdesc, 2,
-													  &isnull));
+		active = DatumGetBool(SPI_getbinval(
+			SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		id->is_superuser = DatumGetBool(SPI_getbinval(
+			SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
 	}
 	IdentityOwnerSpiFinish(&spi);
 
 	if (!found)
 		IdentityRefuse();
 	if (!active)
-		ereport(ERROR,
-				(errcode(ERRCODE_PGAPP_400),
-				 errmsg("Inactive user")));
+		ereport(ERROR, (errcode(ERRCODE_PGAPP_400), errmsg("Inactive user")));
 }
 
 void
 IdentityAuthenticate(const char *token, size_t len, bool session)
 {
-	Jsonb	   *claims;
+	Jsonb		 *claims;
 	IdentityState id;
 
 	memset(&id, 0, sizeof(id));
@@ -280,8 +278,8 @@ IdentityAuthenticate(const char *token, size_t len, bool session)
 
 	if (!session && GetCurrentSubTransactionId() != TopSubTransactionId)
 	{
-		SavedIdentity *s = MemoryContextAlloc(TopTransactionContext,
-											  sizeof(SavedIdentity));
+		SavedIdentity *s =
+			MemoryContextAlloc(TopTransactionContext, sizeof(SavedIdentity));
 
 		s->subid = GetCurrentSubTransactionId();
 		s->prev = current;
@@ -299,7 +297,7 @@ IdentityCurrent(pg_uuid_t *user_id)
 	if (current.lxid != PgappCurrentLxid())
 	{
 		if (!current.session_scope)
-			return false;		/* a stale transaction identity: the guard */
+			return false; /* a stale transaction identity: the guard */
 		/* a session identity: check it once per transaction */
 		PG_TRY();
 		{
@@ -329,20 +327,22 @@ PG_FUNCTION_INFO_V1(authenticate);
 Datum
 authenticate(PG_FUNCTION_ARGS)
 {
-	text	   *token = PG_GETARG_TEXT_PP(0);
-	bool		session = PG_GETARG_BOOL(1);
-	pg_uuid_t  *result;
+	text	  *token = PG_GETARG_TEXT_PP(0);
+	bool	   session = PG_GETARG_BOOL(1);
+	pg_uuid_t *result;
 
-	if (session && has_privs_of_role(GetUserId(),
-									 get_role_oid("pgapp_gateway", false)))
+	if (session &&
+		has_privs_of_role(GetUserId(), get_role_oid("pgapp_gateway", false)))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("the gateway role cannot take a session identity"),
-				 errdetail("Pooled connections must not carry an identity from one request to the next.")));
+				 errdetail("Pooled connections must not carry an identity "
+						   "from one request to the next.")));
 
 	/* a revocation left by this session's failed call must hold now */
 	TracesApply();
-	IdentityAuthenticate(VARDATA_ANY(token), VARSIZE_ANY_EXHDR(token), session);
+	IdentityAuthenticate(VARDATA_ANY(token), VARSIZE_ANY_EXHDR(token),
+						 session);
 	result = palloc(sizeof(pg_uuid_t));
 	*result = current.user_id;
 	PG_RETURN_UUID_P(result);
@@ -353,7 +353,7 @@ PG_FUNCTION_INFO_V1(current_user_id);
 Datum
 current_user_id(PG_FUNCTION_ARGS)
 {
-	pg_uuid_t  *result = palloc(sizeof(pg_uuid_t));
+	pg_uuid_t *result = palloc(sizeof(pg_uuid_t));
 
 	if (!IdentityCurrent(result))
 		PG_RETURN_NULL();
@@ -373,7 +373,7 @@ PG_FUNCTION_INFO_V1(current_session_id);
 Datum
 current_session_id(PG_FUNCTION_ARGS)
 {
-	pg_uuid_t  *result;
+	pg_uuid_t *result;
 
 	if (!IdentityCurrent(NULL))
 		PG_RETURN_NULL();

@@ -8,7 +8,7 @@
 
 /* A valid token whose session is revoked or expired, or whose user is
  * gone: class PJ like every refused token (jwt.h), so 401 over HTTP */
-#define ERRCODE_PGAPP_TOKEN_REVOKED	MAKE_SQLSTATE('P','J','0','1','0')
+#define ERRCODE_PGAPP_TOKEN_REVOKED MAKE_SQLSTATE('P', 'J', '0', '1', '0')
 
 /*
  * Verify a token and take on its identity for the current transaction, or
@@ -22,7 +22,7 @@ extern bool IdentityCurrent(pg_uuid_t *user_id);
 extern bool IdentityIsSuperuser(void);
 
 /* The extension owner, whose privileges internal lookups run with */
-extern Oid	IdentityOwnerOid(void);
+extern Oid IdentityOwnerOid(void);
 
 /*
  * SPI as the extension owner, for the internal queries that read what the
@@ -32,11 +32,11 @@ extern Oid	IdentityOwnerOid(void);
  */
 typedef struct OwnerSpi
 {
-	Oid			save_userid;
-	int			save_sec;
+	Oid save_userid;
+	int save_sec;
 } OwnerSpi;
 
 extern void IdentityOwnerSpiConnect(OwnerSpi *spi);
 extern void IdentityOwnerSpiFinish(OwnerSpi *spi);
 
-#endif							/* PGAPP_IDENTITY_H */
+#endif /* PGAPP_IDENTITY_H */

@@ -51,16 +51,14 @@ static const char *const JwtPartNames[] = {"header", "payload"};
 /* State of the duplicate-key check, one per parse */
 typedef struct JwtJsonState
 {
-	List	   *objects;		/* stack of open objects: each a List of keys */
-	int			depth;
-	JwtPart		part;
+	List   *objects; /* stack of open objects: each a List of keys */
+	int		depth;
+	JwtPart part;
 } JwtJsonState;
 
-#define JwtMalformed(...) \
-	ereport(ERROR, \
-			(errcode(ERRCODE_PGAPP_JWT_MALFORMED), \
-			 errmsg("malformed token"), \
-			 errdetail(__VA_ARGS__)))
+#define JwtMalformed(...)                                 \
+	ereport(ERROR, (errcode(ERRCODE_PGAPP_JWT_MALFORMED), \
+					errmsg("malformed token"), errdetail(__VA_ARGS__)))
 
 static void
 JwtJsonEnter(JwtJsonState *state)
@@ -112,10 +110,10 @@ static PGAPP_JSON_ACTION_RESULT
 JwtJsonFieldStart(void *arg, char *fname, bool isnull)
 {
 	JwtJsonState *state = (JwtJsonState *) arg;
-	List	   *keys = (List *) linitial(state->objects);
-	ListCell   *lc;
+	List		 *keys = (List *) linitial(state->objects);
+	ListCell	 *lc;
 
-	foreach(lc, keys)
+	foreach (lc, keys)
 	{
 		if (strcmp((const char *) lfirst(lc), fname) == 0)
 			JwtMalformed("The token %s has a duplicate key.",
@@ -132,12 +130,12 @@ JwtJsonFieldStart(void *arg, char *fname, bool isnull)
 static Jsonb *
 JwtParseObject(const unsigned char *data, size_t len, JwtPart part)
 {
-	const char *what = JwtPartNames[part];
-	char	   *json;
+	const char	   *what = JwtPartNames[part];
+	char		   *json;
 	JsonLexContext *lex;
-	JsonSemAction sem;
-	JwtJsonState state;
-	Jsonb	   *jb;
+	JsonSemAction	sem;
+	JwtJsonState	state;
+	Jsonb		   *jb;
 
 	/* jsonb_in reads a C string, and the bytes must be valid text */
 	if (memchr(data, '\0', len) != NULL ||
@@ -158,7 +156,8 @@ JwtParseObject(const unsigned char *data, size_t len, JwtPart part)
 	sem.array_end = JwtJsonArrayEnd;
 	sem.object_field_start = JwtJsonFieldStart;
 
-	lex = PgappMakeJsonLexContext(json, (int) len, GetDatabaseEncoding(), true);
+	lex =
+		PgappMakeJsonLexContext(json, (int) len, GetDatabaseEncoding(), true);
 	if (pg_parse_json(lex, &sem) != JSON_SUCCESS)
 		JwtMalformed("The token %s is not valid JSON.", what);
 
@@ -182,7 +181,7 @@ JwtDecodeSegment(const char *seg, size_t len, size_t *out_len)
 static JsonbValue *
 JwtGetField(Jsonb *jb, const char *key)
 {
-	JsonbValue	k;
+	JsonbValue k;
 
 	k.type = jbvString;
 	k.val.string.val = (char *) key;
@@ -203,22 +202,21 @@ JwtAlgDigest(JwtAlg alg)
 			return EVP_sha512();
 	}
 	elog(ERROR, "unknown JWT algorithm %d", (int) alg);
-	return NULL;				/* keep compiler quiet */
+	return NULL; /* keep compiler quiet */
 }
 
 /* HMAC of data with key into mac (EVP_MAX_MD_SIZE bytes); its length. */
 static size_t
-JwtHmac(JwtAlg alg, const unsigned char *key, size_t key_len,
-		const char *data, size_t data_len, unsigned char *mac)
+JwtHmac(JwtAlg alg, const unsigned char *key, size_t key_len, const char *data,
+		size_t data_len, unsigned char *mac)
 {
 	unsigned int mac_len = 0;
 
 	if (key_len > INT_MAX ||
 		HMAC(JwtAlgDigest(alg), key, (int) key_len,
 			 (const unsigned char *) data, data_len, mac, &mac_len) == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("could not compute HMAC")));
+		ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR),
+						errmsg("could not compute HMAC")));
 	return mac_len;
 }
 
@@ -227,7 +225,7 @@ static double
 JwtNowSeconds(TimestampTz now)
 {
 	return (double) now / USECS_PER_SEC +
-		(double) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY;
+		   (double) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY;
 }
 
 static Datum
@@ -249,18 +247,17 @@ JwtNumericDate(Jsonb *claims, const char *name, double *seconds)
 	if (v == NULL)
 		return false;
 	if (v->type != jbvNumeric)
-		ereport(ERROR,
-				(errcode(ERRCODE_PGAPP_JWT_CLAIMS),
-				 errmsg("invalid token claims"),
-				 errdetail("The claim \"%s\" is not a number.", name)));
+		ereport(ERROR, (errcode(ERRCODE_PGAPP_JWT_CLAIMS),
+						errmsg("invalid token claims"),
+						errdetail("The claim \"%s\" is not a number.", name)));
 	n = NumericGetDatum(v->val.numeric);
-	if (DatumGetInt32(DirectFunctionCall2(numeric_cmp, n, JwtInt8Numeric(0))) < 0 ||
-		DatumGetInt32(DirectFunctionCall2(numeric_cmp, n,
-										  JwtInt8Numeric(JWT_NUMERIC_DATE_MAX))) > 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_PGAPP_JWT_CLAIMS),
-				 errmsg("invalid token claims"),
-				 errdetail("The claim \"%s\" is out of range.", name)));
+	if (DatumGetInt32(DirectFunctionCall2(numeric_cmp, n, JwtInt8Numeric(0))) <
+			0 ||
+		DatumGetInt32(DirectFunctionCall2(
+			numeric_cmp, n, JwtInt8Numeric(JWT_NUMERIC_DATE_MAX))) > 0)
+		ereport(ERROR, (errcode(ERRCODE_PGAPP_JWT_CLAIMS),
+						errmsg("invalid token claims"),
+						errdetail("The claim \"%s\" is out of range.", name)));
 	*seconds = DatumGetFloat8(DirectFunctionCall1(numeric_float8, n));
 	return true;
 }
@@ -268,35 +265,31 @@ JwtNumericDate(Jsonb *claims, const char *name, double *seconds)
 static void
 JwtCheckClaims(Jsonb *claims, TimestampTz now)
 {
-	double		now_s = JwtNowSeconds(now);
-	double		exp;
-	double		nbf;
-	double		iat;
-	bool		has_nbf;
-	bool		has_iat;
+	double now_s = JwtNowSeconds(now);
+	double exp;
+	double nbf;
+	double iat;
+	bool   has_nbf;
+	bool   has_iat;
 
 	if (!JwtNumericDate(claims, "exp", &exp))
-		ereport(ERROR,
-				(errcode(ERRCODE_PGAPP_JWT_CLAIMS),
-				 errmsg("invalid token claims"),
-				 errdetail("The claim \"exp\" is missing.")));
+		ereport(ERROR, (errcode(ERRCODE_PGAPP_JWT_CLAIMS),
+						errmsg("invalid token claims"),
+						errdetail("The claim \"exp\" is missing.")));
 	has_nbf = JwtNumericDate(claims, "nbf", &nbf);
 	has_iat = JwtNumericDate(claims, "iat", &iat);
 
 	if (now_s >= exp)
 		ereport(ERROR,
-				(errcode(ERRCODE_PGAPP_JWT_EXPIRED),
-				 errmsg("token expired")));
+				(errcode(ERRCODE_PGAPP_JWT_EXPIRED), errmsg("token expired")));
 	if (has_nbf && nbf > now_s + JWT_LEEWAY_SECONDS)
-		ereport(ERROR,
-				(errcode(ERRCODE_PGAPP_JWT_NOT_YET_VALID),
-				 errmsg("token not yet valid"),
-				 errdetail("The claim \"nbf\" is in the future.")));
+		ereport(ERROR, (errcode(ERRCODE_PGAPP_JWT_NOT_YET_VALID),
+						errmsg("token not yet valid"),
+						errdetail("The claim \"nbf\" is in the future.")));
 	if (has_iat && iat > now_s + JWT_LEEWAY_SECONDS)
-		ereport(ERROR,
-				(errcode(ERRCODE_PGAPP_JWT_NOT_YET_VALID),
-				 errmsg("token not yet valid"),
-				 errdetail("The claim \"iat\" is in the future.")));
+		ereport(ERROR, (errcode(ERRCODE_PGAPP_JWT_NOT_YET_VALID),
+						errmsg("token not yet valid"),
+						errdetail("The claim \"iat\" is in the future.")));
 }
 
 /* The header's checks that need no key; returns the algorithm it names. */
@@ -309,21 +302,22 @@ JwtCheckHeader(Jsonb *header, const char **kid, size_t *kid_len)
 	v = JwtGetField(header, "alg");
 	if (v == NULL || v->type != jbvString ||
 		!JwtAlgFromName(v->val.string.val, v->val.string.len, &alg))
-		ereport(ERROR,
-				(errcode(ERRCODE_PGAPP_JWT_ALGORITHM),
-				 errmsg("token algorithm not allowed"),
-				 errdetail("Only HS256, HS384 and HS512 are accepted, and only with their own keys.")));
+		ereport(ERROR, (errcode(ERRCODE_PGAPP_JWT_ALGORITHM),
+						errmsg("token algorithm not allowed"),
+						errdetail("Only HS256, HS384 and HS512 are accepted, "
+								  "and only with their own keys.")));
 
 	if (JwtGetField(header, "crit") != NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_PGAPP_JWT_CRITICAL),
-				 errmsg("unsupported critical token header"),
-				 errdetail("No critical header parameter (\"crit\") is supported.")));
+		ereport(
+			ERROR,
+			(errcode(ERRCODE_PGAPP_JWT_CRITICAL),
+			 errmsg("unsupported critical token header"),
+			 errdetail(
+				 "No critical header parameter (\"crit\") is supported.")));
 
 	v = JwtGetField(header, "typ");
-	if (v != NULL &&
-		(v->type != jbvString || v->val.string.len != 3 ||
-		 pg_strncasecmp(v->val.string.val, "JWT", 3) != 0))
+	if (v != NULL && (v->type != jbvString || v->val.string.len != 3 ||
+					  pg_strncasecmp(v->val.string.val, "JWT", 3) != 0))
 		JwtMalformed("The token type (\"typ\") is not \"JWT\".");
 
 	v = JwtGetField(header, "kid");
@@ -340,32 +334,34 @@ JwtCheckHeader(Jsonb *header, const char **kid, size_t *kid_len)
 Jsonb *
 JwtVerify(const char *token, size_t len)
 {
-	JwsSegments seg;
-	unsigned char *header_raw;
-	unsigned char *payload_raw;
-	unsigned char *sig;
-	size_t		header_len;
-	size_t		payload_len;
-	size_t		sig_len;
-	Jsonb	   *header;
-	Jsonb	   *claims;
-	JwtAlg		alg;
-	const char *kid;
-	size_t		kid_len;
+	JwsSegments		 seg;
+	unsigned char	*header_raw;
+	unsigned char	*payload_raw;
+	unsigned char	*sig;
+	size_t			 header_len;
+	size_t			 payload_len;
+	size_t			 sig_len;
+	Jsonb			*header;
+	Jsonb			*claims;
+	JwtAlg			 alg;
+	const char		*kid;
+	size_t			 kid_len;
 	const KeysEntry *key;
-	unsigned char mac[EVP_MAX_MD_SIZE];
-	size_t		mac_len;
-	TimestampTz now = GetCurrentStatementStartTimestamp();
+	unsigned char	 mac[EVP_MAX_MD_SIZE];
+	size_t			 mac_len;
+	TimestampTz		 now = GetCurrentStatementStartTimestamp();
 
 	switch (JwsSplitCompact(token, len, &seg))
 	{
 		case JWS_SPLIT_OK:
 			break;
 		case JWS_SPLIT_TOO_LONG:
-			JwtMalformed("The token is longer than %d bytes.", JWS_MAX_TOKEN_BYTES);
+			JwtMalformed("The token is longer than %d bytes.",
+						 JWS_MAX_TOKEN_BYTES);
 			break;
 		case JWS_SPLIT_BAD_CHAR:
-			JwtMalformed("The token contains a character outside base64url and \".\".");
+			JwtMalformed(
+				"The token contains a character outside base64url and \".\".");
 			break;
 		case JWS_SPLIT_SEGMENT_COUNT:
 			JwtMalformed("The token does not have exactly three segments.");
@@ -385,23 +381,24 @@ JwtVerify(const char *token, size_t len)
 	/* the key decides the algorithm; the header only has to agree */
 	key = KeysLookup(kid, kid_len, now);
 	if (key == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_PGAPP_JWT_UNKNOWN_KEY),
-				 errmsg("unknown token key"),
-				 errdetail("No live key in the keyring has the token's key id.")));
+		ereport(
+			ERROR,
+			(errcode(ERRCODE_PGAPP_JWT_UNKNOWN_KEY),
+			 errmsg("unknown token key"),
+			 errdetail("No live key in the keyring has the token's key id.")));
 	if (key->alg != alg)
-		ereport(ERROR,
-				(errcode(ERRCODE_PGAPP_JWT_ALGORITHM),
-				 errmsg("token algorithm not allowed"),
-				 errdetail("The token's algorithm is not its key's algorithm.")));
+		ereport(
+			ERROR,
+			(errcode(ERRCODE_PGAPP_JWT_ALGORITHM),
+			 errmsg("token algorithm not allowed"),
+			 errdetail("The token's algorithm is not its key's algorithm.")));
 
 	/* signing input: the first two segments as sent, with their dot */
 	mac_len = JwtHmac(key->alg, key->secret, key->secret_len, token,
 					  seg.header_len + 1 + seg.payload_len, mac);
 	if (sig_len != mac_len || CRYPTO_memcmp(mac, sig, mac_len) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_PGAPP_JWT_SIGNATURE),
-				 errmsg("invalid token signature")));
+		ereport(ERROR, (errcode(ERRCODE_PGAPP_JWT_SIGNATURE),
+						errmsg("invalid token signature")));
 
 	claims = JwtParseObject(payload_raw, payload_len, JWT_PART_PAYLOAD);
 	JwtCheckClaims(claims, now);
@@ -412,7 +409,7 @@ JwtVerify(const char *token, size_t len)
 static void
 JwtAppendBase64Url(StringInfo buf, const unsigned char *data, size_t len)
 {
-	size_t		n = Base64UrlEncodedLength(len);
+	size_t n = Base64UrlEncodedLength(len);
 
 	enlargeStringInfo(buf, (int) n + 1);
 	Base64UrlEncode(data, len, buf->data + buf->len);
@@ -423,31 +420,29 @@ JwtAppendBase64Url(StringInfo buf, const unsigned char *data, size_t len)
 text *
 JwtSign(Jsonb *claims)
 {
-	JsonbValue *exp;
-	char	   *payload;
-	StringInfoData header;
-	StringInfoData token;
+	JsonbValue		*exp;
+	char			*payload;
+	StringInfoData	 header;
+	StringInfoData	 token;
 	const KeysEntry *key;
-	unsigned char mac[EVP_MAX_MD_SIZE];
-	size_t		mac_len;
+	unsigned char	 mac[EVP_MAX_MD_SIZE];
+	size_t			 mac_len;
 
 	if (!JB_ROOT_IS_OBJECT(claims))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("token claims must be a JSON object")));
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("token claims must be a JSON object")));
 	exp = JwtGetField(claims, "exp");
 	if (exp == NULL || exp->type != jbvNumeric)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("token claims must have a numeric \"exp\"")));
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("token claims must have a numeric \"exp\"")));
 	payload = JsonbToCString(NULL, &claims->root, VARSIZE(claims));
 
 	key = KeysSigningKey();
 	if (key == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("no signing key"),
-				 errhint("Add one with pgapp.key_add() or set SECRET_KEY and apply the environment.")));
+		ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						errmsg("no signing key"),
+						errhint("Add one with pgapp.key_add() or set "
+								"SECRET_KEY and apply the environment.")));
 
 	/* no catalog access from here on: key points into the cache */
 	initStringInfo(&header);
@@ -460,15 +455,15 @@ JwtSign(Jsonb *claims)
 	JwtAppendBase64Url(&token, (unsigned char *) header.data, header.len);
 	appendStringInfoChar(&token, '.');
 	JwtAppendBase64Url(&token, (unsigned char *) payload, strlen(payload));
-	mac_len = JwtHmac(key->alg, key->secret, key->secret_len,
-					  token.data, token.len, mac);
+	mac_len = JwtHmac(key->alg, key->secret, key->secret_len, token.data,
+					  token.len, mac);
 	appendStringInfoChar(&token, '.');
 	JwtAppendBase64Url(&token, mac, mac_len);
 
 	if (token.len > JWS_MAX_TOKEN_BYTES)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("token would be longer than %d bytes", JWS_MAX_TOKEN_BYTES)));
+		ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+						errmsg("token would be longer than %d bytes",
+							   JWS_MAX_TOKEN_BYTES)));
 	return cstring_to_text_with_len(token.data, token.len);
 }
 
@@ -477,7 +472,7 @@ PG_FUNCTION_INFO_V1(jwt_verify);
 Datum
 jwt_verify(PG_FUNCTION_ARGS)
 {
-	text	   *token = PG_GETARG_TEXT_PP(0);
+	text *token = PG_GETARG_TEXT_PP(0);
 
 	PG_RETURN_JSONB_P(JwtVerify(VARDATA_ANY(token), VARSIZE_ANY_EXHDR(token)));
 }
@@ -501,19 +496,19 @@ PG_FUNCTION_INFO_V1(jwt_hmac);
 Datum
 jwt_hmac(PG_FUNCTION_ARGS)
 {
-	text	   *data = PG_GETARG_TEXT_PP(0);
-	bytea	   *key = PG_GETARG_BYTEA_PP(1);
-	text	   *alg_name = PG_GETARG_TEXT_PP(2);
-	JwtAlg		alg;
-	unsigned char mac[EVP_MAX_MD_SIZE];
-	size_t		mac_len;
+	text		  *data = PG_GETARG_TEXT_PP(0);
+	bytea		  *key = PG_GETARG_BYTEA_PP(1);
+	text		  *alg_name = PG_GETARG_TEXT_PP(2);
+	JwtAlg		   alg;
+	unsigned char  mac[EVP_MAX_MD_SIZE];
+	size_t		   mac_len;
 	StringInfoData out;
 
-	if (!JwtAlgFromName(VARDATA_ANY(alg_name), VARSIZE_ANY_EXHDR(alg_name), &alg))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("unsupported signing algorithm"),
-				 errhint("Use HS256, HS384 or HS512.")));
+	if (!JwtAlgFromName(VARDATA_ANY(alg_name), VARSIZE_ANY_EXHDR(alg_name),
+						&alg))
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("unsupported signing algorithm"),
+						errhint("Use HS256, HS384 or HS512.")));
 	mac_len = JwtHmac(alg, (unsigned char *) VARDATA_ANY(key),
 					  VARSIZE_ANY_EXHDR(key), VARDATA_ANY(data),
 					  VARSIZE_ANY_EXHDR(data), mac);

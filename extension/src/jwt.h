@@ -38,14 +38,14 @@
 
 #include "utils/jsonb.h"
 
-#define ERRCODE_PGAPP_JWT_MALFORMED			MAKE_SQLSTATE('P','J','0','0','1')
-#define ERRCODE_PGAPP_JWT_ALGORITHM			MAKE_SQLSTATE('P','J','0','0','2')
-#define ERRCODE_PGAPP_JWT_UNKNOWN_KEY		MAKE_SQLSTATE('P','J','0','0','3')
-#define ERRCODE_PGAPP_JWT_SIGNATURE			MAKE_SQLSTATE('P','J','0','0','4')
-#define ERRCODE_PGAPP_JWT_CRITICAL			MAKE_SQLSTATE('P','J','0','0','5')
-#define ERRCODE_PGAPP_JWT_CLAIMS			MAKE_SQLSTATE('P','J','0','0','6')
-#define ERRCODE_PGAPP_JWT_EXPIRED			MAKE_SQLSTATE('P','J','0','0','7')
-#define ERRCODE_PGAPP_JWT_NOT_YET_VALID		MAKE_SQLSTATE('P','J','0','0','8')
+#define ERRCODE_PGAPP_JWT_MALFORMED MAKE_SQLSTATE('P', 'J', '0', '0', '1')
+#define ERRCODE_PGAPP_JWT_ALGORITHM MAKE_SQLSTATE('P', 'J', '0', '0', '2')
+#define ERRCODE_PGAPP_JWT_UNKNOWN_KEY MAKE_SQLSTATE('P', 'J', '0', '0', '3')
+#define ERRCODE_PGAPP_JWT_SIGNATURE MAKE_SQLSTATE('P', 'J', '0', '0', '4')
+#define ERRCODE_PGAPP_JWT_CRITICAL MAKE_SQLSTATE('P', 'J', '0', '0', '5')
+#define ERRCODE_PGAPP_JWT_CLAIMS MAKE_SQLSTATE('P', 'J', '0', '0', '6')
+#define ERRCODE_PGAPP_JWT_EXPIRED MAKE_SQLSTATE('P', 'J', '0', '0', '7')
+#define ERRCODE_PGAPP_JWT_NOT_YET_VALID MAKE_SQLSTATE('P', 'J', '0', '0', '8')
 
 /* Clock leeway for nbf and iat, in seconds (SPEC §5: 30 s) */
 #define JWT_LEEWAY_SECONDS 30
@@ -65,4 +65,4 @@ extern Jsonb *JwtVerify(const char *token, size_t len);
  */
 extern text *JwtSign(Jsonb *claims);
 
-#endif							/* PGAPP_JWT_H */
+#endif /* PGAPP_JWT_H */

@@ -2,9 +2,9 @@
  * keys.c: the per-backend cache of the signing keyring.
  *
  * Staleness: a statement-level trigger on pgapp.signing_keys (any INSERT,
- * UPDATE, DELETE or TRUNCATE) calls pgapp.relcache_invalidate() (dispatch.c), which queues a
- * relcache invalidation of the table.  It reaches this backend at the
- * next command (same transaction) and every other backend at their next
+ * UPDATE, DELETE or TRUNCATE) calls pgapp.relcache_invalidate() (dispatch.c),
+ * which queues a relcache invalidation of the table.  It reaches this backend
+ * at the next command (same transaction) and every other backend at their next
  * transaction start; our relcache callback then wipes the cached secrets
  * and bumps a counter, and the next lookup reloads.  A reload that raced
  * with an invalidation is used once and reloaded at the next lookup.
@@ -42,7 +42,7 @@
 #include "keys.h"
 #include "pgapp.h"
 
-#define KEYS_LOAD_QUERY \
+#define KEYS_LOAD_QUERY                                      \
 	"SELECT kid, algorithm, secret, created_at, retired_at " \
 	"FROM pgapp.signing_keys"
 
@@ -50,13 +50,13 @@
  * The cache.  Global because it is per backend by nature; only this file
  * touches it.
  */
-static MemoryContext KeysContext = NULL;	/* holds entries and secrets */
-static KeysEntry *KeysEntries = NULL;
-static int	KeysCount = 0;
-static bool KeysLoaded = false;
-static Oid	KeysRelid = InvalidOid; /* pgapp.signing_keys, once known */
-static uint64 KeysInvalCounter = 0; /* bumped by each invalidation */
-static uint64 KeysLoadedCounter = 0;	/* KeysInvalCounter at last load */
+static MemoryContext KeysContext = NULL; /* holds entries and secrets */
+static KeysEntry	*KeysEntries = NULL;
+static int			 KeysCount = 0;
+static bool			 KeysLoaded = false;
+static Oid	  KeysRelid = InvalidOid; /* pgapp.signing_keys, once known */
+static uint64 KeysInvalCounter = 0;	  /* bumped by each invalidation */
+static uint64 KeysLoadedCounter = 0;  /* KeysInvalCounter at last load */
 static LocalTransactionId KeysLoadedLxid = InvalidLocalTransactionId;
 
 static const char *const JwtAlgNames[] = {"HS256", "HS384", "HS512"};
@@ -64,11 +64,12 @@ static const char *const JwtAlgNames[] = {"HS256", "HS384", "HS512"};
 bool
 JwtAlgFromName(const char *name, size_t len, JwtAlg *alg)
 {
-	int			i;
+	int i;
 
 	for (i = 0; i < lengthof(JwtAlgNames); i++)
 	{
-		if (len == strlen(JwtAlgNames[i]) && memcmp(name, JwtAlgNames[i], len) == 0)
+		if (len == strlen(JwtAlgNames[i]) &&
+			memcmp(name, JwtAlgNames[i], len) == 0)
 		{
 			*alg = (JwtAlg) i;
 			return true;
@@ -88,7 +89,7 @@ JwtAlgName(JwtAlg alg)
 static void
 KeysWipe(KeysEntry *entries, int count)
 {
-	int			i;
+	int i;
 
 	for (i = 0; i < count; i++)
 	{
@@ -131,8 +132,8 @@ KeysRelcacheCallback(Datum arg, Oid relid)
 static Oid
 KeysRelationOwner(Oid relid)
 {
-	HeapTuple	tuple;
-	Oid			owner;
+	HeapTuple tuple;
+	Oid		  owner;
 
 	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
 	if (!HeapTupleIsValid(tuple))
@@ -144,14 +145,14 @@ KeysRelationOwner(Oid relid)
 
 /* Copy one SPI row into entry (allocated in cxt); false to skip the row. */
 static bool
-KeysFromRow(HeapTuple row, TupleDesc desc, MemoryContext cxt,
-			TimestampTz now, KeysEntry *entry)
+KeysFromRow(HeapTuple row, TupleDesc desc, MemoryContext cxt, TimestampTz now,
+			KeysEntry *entry)
 {
-	bool		isnull;
-	Datum		d;
-	text	   *alg_text;
-	bytea	   *secret;
-	char	   *kid;
+	bool   isnull;
+	Datum  d;
+	text  *alg_text;
+	bytea *secret;
+	char  *kid;
 
 	d = SPI_getbinval(row, desc, 5, &isnull);
 	entry->retired = !isnull;
@@ -173,7 +174,7 @@ KeysFromRow(HeapTuple row, TupleDesc desc, MemoryContext cxt,
 	alg_text = DatumGetTextPP(d);
 	if (!JwtAlgFromName(VARDATA_ANY(alg_text), VARSIZE_ANY_EXHDR(alg_text),
 						&entry->alg))
-		return false;			/* the table's CHECK makes this impossible */
+		return false; /* the table's CHECK makes this impossible */
 
 	d = SPI_getbinval(row, desc, 4, &isnull);
 	entry->created_at = isnull ? DT_NOBEGIN : DatumGetTimestampTz(d);
@@ -193,24 +194,26 @@ KeysFromRow(HeapTuple row, TupleDesc desc, MemoryContext cxt,
 static void
 KeysLoad(void)
 {
-	uint64		counter = KeysInvalCounter;
-	TimestampTz now = GetCurrentStatementStartTimestamp();
-	Oid			nsp;
-	Oid			relid;
-	Oid			owner;
-	Oid			save_userid;
-	int			save_sec_context;
+	uint64		  counter = KeysInvalCounter;
+	TimestampTz	  now = GetCurrentStatementStartTimestamp();
+	Oid			  nsp;
+	Oid			  relid;
+	Oid			  owner;
+	Oid			  save_userid;
+	int			  save_sec_context;
 	MemoryContext cxt;
-	KeysEntry  *volatile entries = NULL;
+	KeysEntry *volatile entries = NULL;
 	volatile int count = 0;
 
 	nsp = get_namespace_oid("pgapp", true);
-	relid = OidIsValid(nsp) ? get_relname_relid("signing_keys", nsp) : InvalidOid;
+	relid =
+		OidIsValid(nsp) ? get_relname_relid("signing_keys", nsp) : InvalidOid;
 	if (!OidIsValid(relid))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("pgapp keyring not found"),
-				 errhint("Is the extension pgapp installed in this database?")));
+		ereport(
+			ERROR,
+			(errcode(ERRCODE_UNDEFINED_TABLE),
+			 errmsg("pgapp keyring not found"),
+			 errhint("Is the extension pgapp installed in this database?")));
 	KeysRelid = relid;
 	owner = KeysRelationOwner(relid);
 
@@ -218,13 +221,13 @@ KeysLoad(void)
 								ALLOCSET_SMALL_SIZES);
 	PG_TRY();
 	{
-		uint64		i;
-		int			ret;
+		uint64 i;
+		int	   ret;
 
 		GetUserIdAndSecContext(&save_userid, &save_sec_context);
 		SetUserIdAndSecContext(owner, save_sec_context |
-							   SECURITY_LOCAL_USERID_CHANGE |
-							   SECURITY_RESTRICTED_OPERATION);
+										  SECURITY_LOCAL_USERID_CHANGE |
+										  SECURITY_RESTRICTED_OPERATION);
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
 		ret = SPI_execute(KEYS_LOAD_QUERY, false, 0);
@@ -232,11 +235,11 @@ KeysLoad(void)
 			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
 
 		entries = MemoryContextAllocZero(cxt, sizeof(KeysEntry) *
-										 Max(SPI_processed, 1));
+												  Max(SPI_processed, 1));
 		for (i = 0; i < SPI_processed; i++)
 		{
-			if (KeysFromRow(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
-							cxt, now, &entries[count]))
+			if (KeysFromRow(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, cxt,
+							now, &entries[count]))
 				count++;
 		}
 		SPI_finish();
@@ -259,7 +262,7 @@ KeysLoad(void)
 	KeysLoaded = true;
 	KeysLoadedCounter = counter;
 	KeysLoadedLxid = IsolationUsesXactSnapshot() ? PgappCurrentLxid()
-		: InvalidLocalTransactionId;
+												 : InvalidLocalTransactionId;
 }
 
 static void
@@ -275,7 +278,7 @@ KeysEnsureLoaded(void)
 const KeysEntry *
 KeysLookup(const char *kid, size_t kid_len, TimestampTz now)
 {
-	int			i;
+	int i;
 
 	KeysEnsureLoaded();
 	for (i = 0; i < KeysCount; i++)
@@ -295,7 +298,7 @@ const KeysEntry *
 KeysSigningKey(void)
 {
 	const KeysEntry *best = NULL;
-	int			i;
+	int				 i;
 
 	KeysEnsureLoaded();
 	for (i = 0; i < KeysCount; i++)
@@ -305,7 +308,8 @@ KeysSigningKey(void)
 		if (e->retired)
 			continue;
 		if (best == NULL || e->created_at > best->created_at ||
-			(e->created_at == best->created_at && strcmp(e->kid, best->kid) > 0))
+			(e->created_at == best->created_at &&
+			 strcmp(e->kid, best->kid) > 0))
 			best = e;
 	}
 	return best;

@@ -4,8 +4,8 @@
  *
  * The cache is loaded once per backend and reloaded only after a change
  * to pgapp.signing_keys (a statement trigger sends a relcache
- * invalidation, see pgapp.relcache_invalidate()), so verifying a token costs no
- * query in the steady state.  Time-based retirement (retired_at in the
+ * invalidation, see pgapp.relcache_invalidate()), so verifying a token costs
+ * no query in the steady state.  Time-based retirement (retired_at in the
  * future) is evaluated at each lookup, never frozen in the cache.
  */
 #ifndef PGAPP_KEYS_H
@@ -25,18 +25,18 @@ typedef enum JwtAlg
 
 typedef struct KeysEntry
 {
-	char	   *kid;			/* NUL-terminated */
-	size_t		kid_len;
-	JwtAlg		alg;
+	char		  *kid; /* NUL-terminated */
+	size_t		   kid_len;
+	JwtAlg		   alg;
 	unsigned char *secret;
-	size_t		secret_len;
-	TimestampTz created_at;
-	bool		retired;		/* retired_at is not null */
-	TimestampTz retired_at;
+	size_t		   secret_len;
+	TimestampTz	   created_at;
+	bool		   retired; /* retired_at is not null */
+	TimestampTz	   retired_at;
 } KeysEntry;
 
 /* "HS256" -> JWT_ALG_HS256; false when name is not exactly one of them */
-extern bool JwtAlgFromName(const char *name, size_t len, JwtAlg *alg);
+extern bool		   JwtAlgFromName(const char *name, size_t len, JwtAlg *alg);
 extern const char *JwtAlgName(JwtAlg alg);
 
 /*
@@ -54,4 +54,4 @@ extern const KeysEntry *KeysLookup(const char *kid, size_t kid_len,
  */
 extern const KeysEntry *KeysSigningKey(void);
 
-#endif							/* PGAPP_KEYS_H */
+#endif /* PGAPP_KEYS_H */

@@ -31,11 +31,10 @@ PasswordsLoadPgcrypto(void)
 {
 	if (pgcrypto_crypt != NULL)
 		return;
-	pgcrypto_crypt = load_external_function("$libdir/pgcrypto", "pg_crypt",
-											true, NULL);
-	pgcrypto_gen_salt_rounds = load_external_function("$libdir/pgcrypto",
-													  "pg_gen_salt_rounds",
-													  true, NULL);
+	pgcrypto_crypt =
+		load_external_function("$libdir/pgcrypto", "pg_crypt", true, NULL);
+	pgcrypto_gen_salt_rounds = load_external_function(
+		"$libdir/pgcrypto", "pg_gen_salt_rounds", true, NULL);
 }
 
 /* base64(SHA-256(password)): what bcrypt is given (scheme v1) */
@@ -43,8 +42,8 @@ static text *
 PasswordsPrehash(text *password)
 {
 	unsigned char digest[SHA256_DIGEST_LENGTH];
-	char		encoded[64];
-	int			n;
+	char		  encoded[64];
+	int			  n;
 
 	SHA256((unsigned char *) VARDATA_ANY(password),
 		   VARSIZE_ANY_EXHDR(password), digest);
@@ -61,20 +60,18 @@ PG_FUNCTION_INFO_V1(password_hash);
 Datum
 password_hash(PG_FUNCTION_ARGS)
 {
-	text	   *password = PG_GETARG_TEXT_PP(0);
-	int32		cost = PG_GETARG_INT32(1);
-	Datum		salt;
+	text *password = PG_GETARG_TEXT_PP(0);
+	int32 cost = PG_GETARG_INT32(1);
+	Datum salt;
 
 	if (cost < 4 || cost > 16)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("bcrypt cost must be between 4 and 16")));
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("bcrypt cost must be between 4 and 16")));
 	PasswordsLoadPgcrypto();
 	salt = DirectFunctionCall2(pgcrypto_gen_salt_rounds,
 							   CStringGetTextDatum("bf"), Int32GetDatum(cost));
-	PG_RETURN_DATUM(DirectFunctionCall2(pgcrypto_crypt,
-										PointerGetDatum(PasswordsPrehash(password)),
-										salt));
+	PG_RETURN_DATUM(DirectFunctionCall2(
+		pgcrypto_crypt, PointerGetDatum(PasswordsPrehash(password)), salt));
 }
 
 /*
@@ -85,20 +82,18 @@ password_hash(PG_FUNCTION_ARGS)
 static bool
 PasswordsMatch(text *input, text *hash)
 {
-	text	   *computed;
+	text *computed;
 
 	if (VARSIZE_ANY_EXHDR(hash) != 60 ||
 		strncmp(VARDATA_ANY(hash), "$2a$", 4) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("password hash is not a $2a$ bcrypt hash")));
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("password hash is not a $2a$ bcrypt hash")));
 	PasswordsLoadPgcrypto();
-	computed = DatumGetTextPP(DirectFunctionCall2(pgcrypto_crypt,
-												  PointerGetDatum(input),
-												  PointerGetDatum(hash)));
+	computed = DatumGetTextPP(DirectFunctionCall2(
+		pgcrypto_crypt, PointerGetDatum(input), PointerGetDatum(hash)));
 	return VARSIZE_ANY_EXHDR(computed) == VARSIZE_ANY_EXHDR(hash) &&
-		CRYPTO_memcmp(VARDATA_ANY(computed), VARDATA_ANY(hash),
-					  VARSIZE_ANY_EXHDR(hash)) == 0;
+		   CRYPTO_memcmp(VARDATA_ANY(computed), VARDATA_ANY(hash),
+						 VARSIZE_ANY_EXHDR(hash)) == 0;
 }
 
 /* pgapp.password_verify(password text, hash text) returns boolean */
@@ -128,19 +123,17 @@ PG_FUNCTION_INFO_V1(random_token);
 Datum
 random_token(PG_FUNCTION_ARGS)
 {
-	int32		nbytes = PG_GETARG_INT32(0);
+	int32		  nbytes = PG_GETARG_INT32(0);
 	unsigned char buf[64];
-	char		out[Base64UrlEncodedLength(64) + 1];
-	size_t		n;
+	char		  out[Base64UrlEncodedLength(64) + 1];
+	size_t		  n;
 
 	if (nbytes < 16 || nbytes > 64)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("a random token has 16 to 64 bytes")));
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("a random token has 16 to 64 bytes")));
 	if (!pg_strong_random(buf, nbytes))
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("could not generate random bytes")));
+		ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR),
+						errmsg("could not generate random bytes")));
 	n = Base64UrlEncode(buf, nbytes, out);
 	OPENSSL_cleanse(buf, sizeof(buf));
 	PG_RETURN_TEXT_P(cstring_to_text_with_len(out, n));

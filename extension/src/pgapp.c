@@ -13,7 +13,7 @@ PG_MODULE_MAGIC;
 
 #define PGAPP_VERSION "1.2"
 
-void		_PG_init(void);
+void _PG_init(void);
 
 void
 _PG_init(void)

@@ -9,4 +9,4 @@ extern void IdentityInit(void);
 extern void DispatchInit(void);
 extern void TracesInit(void);
 
-#endif							/* PGAPP_H */
+#endif /* PGAPP_H */

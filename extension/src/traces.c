@@ -45,17 +45,17 @@
  */
 typedef struct TraceWrite
 {
-	SubTransactionId subid;
-	int			n;
+	SubTransactionId   subid;
+	int				   n;
 	struct TraceWrite *outer;
 } TraceWrite;
 
 typedef struct Trace
 {
-	char	   *kind;
-	char	   *payload;		/* jsonb, as text */
-	int			count;			/* queued occurrences */
-	TraceWrite *writes;			/* of which written by the open transaction */
+	char		 *kind;
+	char		 *payload; /* jsonb, as text */
+	int			  count;   /* queued occurrences */
+	TraceWrite	 *writes;  /* of which written by the open transaction */
 	struct Trace *next;
 } Trace;
 
@@ -65,7 +65,7 @@ static Trace *traces;
 static int
 trace_written(const Trace *t)
 {
-	int			n = 0;
+	int n = 0;
 
 	for (const TraceWrite *w = t->writes; w != NULL; w = w->outer)
 		n += w->n;
@@ -84,14 +84,14 @@ trace_pop_write(Trace *t)
 static void
 TracesXactCallback(XactEvent event, void *arg)
 {
-	Trace	  **link = &traces;
+	Trace **link = &traces;
 
 	if (event != XACT_EVENT_COMMIT && event != XACT_EVENT_PREPARE &&
 		event != XACT_EVENT_ABORT)
 		return;
 	while (*link != NULL)
 	{
-		Trace	   *t = *link;
+		Trace *t = *link;
 
 		if (event != XACT_EVENT_ABORT)
 			t->count -= trace_written(t);
@@ -120,7 +120,7 @@ TracesSubXactCallback(SubXactEvent event, SubTransactionId mySubid,
 		if (w == NULL || w->subid != mySubid)
 			continue;
 		if (event == SUBXACT_EVENT_ABORT_SUB)
-			trace_pop_write(t);		/* undone: to be written again */
+			trace_pop_write(t); /* undone: to be written again */
 		else if (event == SUBXACT_EVENT_COMMIT_SUB)
 		{
 			if (w->outer != NULL && w->outer->subid == parentSubid)
@@ -172,14 +172,15 @@ PG_FUNCTION_INFO_V1(trace);
 Datum
 trace(PG_FUNCTION_ARGS)
 {
-	char	   *kind = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	Jsonb	   *payload = PG_GETARG_JSONB_P(1);
-	char	   *payload_text = JsonbToCString(NULL, &payload->root,
-											  VARSIZE(payload));
-	Trace	   *t;
+	char  *kind = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	Jsonb *payload = PG_GETARG_JSONB_P(1);
+	char  *payload_text =
+		JsonbToCString(NULL, &payload->root, VARSIZE(payload));
+	Trace *t;
 
 	for (t = traces; t != NULL; t = t->next)
-		if (strcmp(t->kind, kind) == 0 && strcmp(t->payload, payload_text) == 0)
+		if (strcmp(t->kind, kind) == 0 &&
+			strcmp(t->payload, payload_text) == 0)
 			break;
 	if (t == NULL)
 	{
@@ -196,9 +197,9 @@ trace(PG_FUNCTION_ARGS)
 void
 TracesApply(void)
 {
-	OwnerSpi	spi;
-	Oid			argtypes[3] = {TEXTOID, TEXTOID, INT4OID};
-	Trace	   *t;
+	OwnerSpi spi;
+	Oid		 argtypes[3] = {TEXTOID, TEXTOID, INT4OID};
+	Trace	*t;
 
 	if (traces == NULL)
 		return;
@@ -207,8 +208,8 @@ TracesApply(void)
 	for (t = traces; t != NULL; t = t->next)
 	{
 		SubTransactionId subid = GetCurrentSubTransactionId();
-		int			pending = t->count - trace_written(t);
-		Datum		args[3];
+		int				 pending = t->count - trace_written(t);
+		Datum			 args[3];
 
 		if (pending == 0)
 			continue;
@@ -216,13 +217,14 @@ TracesApply(void)
 		args[1] = CStringGetTextDatum(t->payload);
 		args[2] = Int32GetDatum(pending);
 		/* owner's rights, caller's search_path: the type is qualified */
-		if (SPI_execute_with_args("SELECT pgapp.trace_apply($1, $2::pg_catalog.jsonb, $3)",
-								  3, argtypes, args, NULL, false, 0) < 0)
+		if (SPI_execute_with_args(
+				"SELECT pgapp.trace_apply($1, $2::pg_catalog.jsonb, $3)", 3,
+				argtypes, args, NULL, false, 0) < 0)
 			elog(ERROR, "trace_apply failed");
 		if (t->writes == NULL || t->writes->subid != subid)
 		{
-			TraceWrite *w = MemoryContextAllocZero(TopMemoryContext,
-												   sizeof(TraceWrite));
+			TraceWrite *w =
+				MemoryContextAllocZero(TopMemoryContext, sizeof(TraceWrite));
 
 			w->subid = subid;
 			w->outer = t->writes;

@@ -7,4 +7,4 @@
 /* Write the queued traces in the current transaction (traces.c) */
 extern void TracesApply(void);
 
-#endif							/* PGAPP_TRACES_H */
+#endif /* PGAPP_TRACES_H */

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const uint8_t v4_mapped_prefix[12] = {0, 0, 0, 0, 0, 0,
+static const uint8_t v4_mapped_prefix[12] = {0, 0, 0, 0, 0,	   0,
 											 0, 0, 0, 0, 0xff, 0xff};
 
 static void
@@ -82,10 +82,10 @@ ipaddr_from_sockaddr(const struct sockaddr *sa, struct ipaddr *out)
 bool
 cidr_parse(const char *text, struct cidr *out)
 {
-	char addr[CLIENT_ADDR_LEN];
+	char		addr[CLIENT_ADDR_LEN];
 	const char *slash = strchr(text, '/');
-	size_t len = slash ? (size_t) (slash - text) : strlen(text);
-	int prefix;
+	size_t		len = slash ? (size_t) (slash - text) : strlen(text);
+	int			prefix;
 
 	if (len == 0 || len >= sizeof(addr))
 		return false;
@@ -98,8 +98,8 @@ cidr_parse(const char *text, struct cidr *out)
 	else
 	{
 		const char *p = slash + 1;
-		char *end;
-		long v;
+		char	   *end;
+		long		v;
 
 		if (!isdigit((unsigned char) *p) || strlen(p) > 3)
 			return false;
@@ -143,11 +143,10 @@ trim(char *s)
 }
 
 int
-cidr_list_parse(const char *text, struct cidr **out, char *err,
-				size_t errlen)
+cidr_list_parse(const char *text, struct cidr **out, char *err, size_t errlen)
 {
-	char *copy, *save = NULL, *tok;
-	int n = 0, cap = 0;
+	char		*copy, *save = NULL, *tok;
+	int			 n = 0, cap = 0;
 	struct cidr *list = NULL;
 
 	*out = NULL;
@@ -210,7 +209,7 @@ client_resolve(const struct ipaddr *peer, const char *xff,
 			   const struct cidr *trusted, int ntrusted, char *out, size_t n)
 {
 	struct ipaddr chosen = *peer, hop;
-	char *copy, *end;
+	char		 *copy, *end;
 
 	if (xff == NULL || ntrusted == 0 ||
 		!cidr_list_contains(trusted, ntrusted, peer))

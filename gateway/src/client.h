@@ -11,19 +11,19 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
-#define CLIENT_ADDR_LEN 64	/* > INET6_ADDRSTRLEN */
+#define CLIENT_ADDR_LEN 64 /* > INET6_ADDRSTRLEN */
 
 /* An address, always stored as 16 bytes (IPv4 as v4-mapped IPv6). */
 struct ipaddr
 {
 	uint8_t bytes[16];
-	bool is_v4;
+	bool	is_v4;
 };
 
 struct cidr
 {
 	struct ipaddr net;
-	int prefix;			/* in bits of the 128-bit form */
+	int			  prefix; /* in bits of the 128-bit form */
 };
 
 bool ipaddr_parse(const char *text, struct ipaddr *out);
@@ -38,8 +38,8 @@ bool cidr_contains(const struct cidr *net, const struct ipaddr *a);
  * Parse a comma-separated list of CIDRs.  Returns the count, or -1 with a
  * message in err.  *out is malloc'd (NULL when empty).
  */
-int cidr_list_parse(const char *text, struct cidr **out, char *err,
-					size_t errlen);
+int	 cidr_list_parse(const char *text, struct cidr **out, char *err,
+					 size_t errlen);
 bool cidr_list_contains(const struct cidr *list, int n,
 						const struct ipaddr *a);
 

@@ -14,12 +14,12 @@
 #include "httpcheck.h"
 
 static int
-parse_int(config_getter get, const char *name, long def, long min,
-		  long max, int *out, char *err, size_t errlen)
+parse_int(config_getter get, const char *name, long def, long min, long max,
+		  int *out, char *err, size_t errlen)
 {
 	const char *text = get(name);
-	char *end;
-	long v;
+	char	   *end;
+	long		v;
 
 	if (text == NULL || *text == '\0')
 	{
@@ -28,15 +28,16 @@ parse_int(config_getter get, const char *name, long def, long min,
 	}
 	errno = 0;
 	v = strtol(text, &end, 10);
-	if (errno != 0 || end == text || *end != '\0' || !isdigit((unsigned char) *text))
+	if (errno != 0 || end == text || *end != '\0' ||
+		!isdigit((unsigned char) *text))
 	{
 		snprintf(err, errlen, "%s: not an integer: \"%.32s\"", name, text);
 		return -1;
 	}
 	if (v < min || v > max)
 	{
-		snprintf(err, errlen, "%s: %ld is out of range %ld..%ld", name, v,
-				 min, max);
+		snprintf(err, errlen, "%s: %ld is out of range %ld..%ld", name, v, min,
+				 max);
 		return -1;
 	}
 	*out = (int) v;
@@ -55,7 +56,7 @@ int
 config_load(struct config *cfg, config_getter get, char *err, size_t errlen)
 {
 	char sub[160];
-	int max_body;
+	int	 max_body;
 
 	memset(cfg, 0, sizeof(*cfg));
 	if (get("SECRET_KEY") != NULL)
@@ -79,7 +80,8 @@ config_load(struct config *cfg, config_getter get, char *err, size_t errlen)
 
 		if (!ipaddr_parse(cfg->listen_addr, &tmp))
 		{
-			snprintf(err, errlen, "GATEWAY_LISTEN: not an IP address: \"%.64s\"",
+			snprintf(err, errlen,
+					 "GATEWAY_LISTEN: not an IP address: \"%.64s\"",
 					 cfg->listen_addr);
 			return -1;
 		}
@@ -92,8 +94,8 @@ config_load(struct config *cfg, config_getter get, char *err, size_t errlen)
 				  &cfg->workers, err, errlen) ||
 		parse_int(get, "MAX_BODY_BYTES", 1048576, 1, 1 << 30, &max_body, err,
 				  errlen) ||
-		parse_int(get, "GATEWAY_CONN_TIMEOUT", 30, 1, 3600,
-				  &cfg->conn_timeout, err, errlen) ||
+		parse_int(get, "GATEWAY_CONN_TIMEOUT", 30, 1, 3600, &cfg->conn_timeout,
+				  err, errlen) ||
 		parse_int(get, "GATEWAY_MAX_CONNS", 1000, 1, 100000, &cfg->max_conns,
 				  err, errlen) ||
 		parse_int(get, "GATEWAY_MAX_CONNS_PER_IP", 100, 0, 100000,
@@ -116,9 +118,8 @@ config_load(struct config *cfg, config_getter get, char *err, size_t errlen)
 		snprintf(err, errlen, "BACKEND_CORS_ORIGINS: %s", sub);
 		return -1;
 	}
-	cfg->n_trusted_proxies = cidr_list_parse(get("TRUSTED_PROXIES"),
-											 &cfg->trusted_proxies, sub,
-											 sizeof(sub));
+	cfg->n_trusted_proxies = cidr_list_parse(
+		get("TRUSTED_PROXIES"), &cfg->trusted_proxies, sub, sizeof(sub));
 	if (cfg->n_trusted_proxies < 0)
 	{
 		snprintf(err, errlen, "TRUSTED_PROXIES: %s", sub);

@@ -22,18 +22,18 @@
 struct conn_track
 {
 	struct conn_track *prev, *next;
-	int fd;
-	bool receiving;
-	struct timespec since;
+	int				   fd;
+	bool			   receiving;
+	struct timespec	   since;
 };
 
 /* One watchdog per process: the list mirrors libmicrohttpd's own. */
-static pthread_mutex_t tracks_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t tracks_stop_cond = PTHREAD_COND_INITIALIZER;
+static pthread_mutex_t	  tracks_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t	  tracks_stop_cond = PTHREAD_COND_INITIALIZER;
 static struct conn_track *tracks;
-static int deadline_seconds;
-static bool running;
-static pthread_t watchdog;
+static int				  deadline_seconds;
+static bool				  running;
+static pthread_t		  watchdog;
 
 static double
 elapsed_since(const struct timespec *t)

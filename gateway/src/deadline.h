@@ -10,11 +10,11 @@
 
 struct conn_track;
 
-int deadline_start(int seconds, char *err, size_t errlen);
+int	 deadline_start(int seconds, char *err, size_t errlen);
 void deadline_stop(void);
 
 struct conn_track *deadline_conn_open(int fd);
-void deadline_conn_close(struct conn_track *t);
+void			   deadline_conn_close(struct conn_track *t);
 /* The request is in: the handler's work does not count. */
 void deadline_request_received(struct conn_track *t);
 /* The response went out: the clock restarts for the next request. */

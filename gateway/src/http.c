@@ -45,7 +45,7 @@
 #define BODY_INTERNAL "{\"detail\":\"Internal Server Error\"}"
 #define BODY_TOO_LARGE "{\"detail\":\"Request Entity Too Large\"}"
 #define BODY_URI_TOO_LONG "{\"detail\":\"URI Too Long\"}"
-#define BODY_HEADERS_TOO_LARGE                                               \
+#define BODY_HEADERS_TOO_LARGE \
 	"{\"detail\":\"Request Header Fields Too Large\"}"
 #define BODY_BAD_FRAMING "{\"detail\":\"Bad Request\"}"
 #define BODY_BAD_PATH "{\"detail\":\"Invalid path\"}"
@@ -57,29 +57,29 @@
 struct server
 {
 	const struct config *cfg;
-	struct pool *pool;
-	struct MHD_Daemon *daemon;
-	atomic_int in_flight;
+	struct pool			*pool;
+	struct MHD_Daemon	*daemon;
+	atomic_int			 in_flight;
 };
 
 struct request
 {
-	struct server *srv;
-	char *raw_uri;				/* as received: path?query */
-	size_t raw_len;
-	struct timespec start;
-	char id[17];
-	char method[16];
-	char client[CLIENT_ADDR_LEN];
-	bool started, counted, too_large, answered;
-	enum framing framing;
+	struct server	  *srv;
+	char			  *raw_uri; /* as received: path?query */
+	size_t			   raw_len;
+	struct timespec	   start;
+	char			   id[17];
+	char			   method[16];
+	char			   client[CLIENT_ADDR_LEN];
+	bool			   started, counted, too_large, answered;
+	enum framing	   framing;
 	unsigned long long content_length;
-	char *body;
-	size_t body_len, body_cap;
+	char			  *body;
+	size_t			   body_len, body_cap;
 	unsigned long long discarded;
-	char *path;					/* decoded */
-	int route_id;
-	int status;
+	char			  *path; /* decoded */
+	int				   route_id;
+	int				   status;
 	struct conn_track *track;
 };
 
@@ -89,8 +89,8 @@ static const char *
 cors_origin(struct request *r, struct MHD_Connection *c)
 {
 	const struct config *cfg = r->srv->cfg;
-	const char *origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-													 "Origin");
+	const char			*origin =
+		MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
 
 	if (cfg->n_cors_origins == 0 ||
 		!cors_allowed(cfg->cors_origins, cfg->n_cors_origins, origin))
@@ -103,11 +103,15 @@ static bool
 add_db_headers(struct MHD_Response *resp, struct request *r,
 			   const char *headers)
 {
-	static const char *const reserved[] = {
-		"Content-Length", "Connection", "Transfer-Encoding", "Date",
-		"X-Request-Id", "Access-Control-Allow-Origin", NULL};
-	bool has_type = false;
-	char *copy, *save = NULL, *line;
+	static const char *const reserved[] = {"Content-Length",
+										   "Connection",
+										   "Transfer-Encoding",
+										   "Date",
+										   "X-Request-Id",
+										   "Access-Control-Allow-Origin",
+										   NULL};
+	bool					 has_type = false;
+	char					*copy, *save = NULL, *line;
 
 	if (headers == NULL || (copy = strdup(headers)) == NULL)
 		return false;
@@ -115,7 +119,7 @@ add_db_headers(struct MHD_Response *resp, struct request *r,
 		 line = strtok_r(NULL, "\n", &save))
 	{
 		char *name, *value;
-		bool skip = false;
+		bool  skip = false;
 
 		if (!header_line_split(line, &name, &value))
 		{
@@ -140,11 +144,11 @@ respond_full(struct MHD_Connection *c, struct request *r, int status,
 			 const char *body, const char *db_headers, const char *allow,
 			 bool close_after, int retry_after)
 {
-	size_t len = body ? strlen(body) : 0;
+	size_t				 len = body ? strlen(body) : 0;
 	struct MHD_Response *resp;
-	const char *origin = cors_origin(r, c);
-	enum MHD_Result ret;
-	char num[16];
+	const char			*origin = cors_origin(r, c);
+	enum MHD_Result		 ret;
+	char				 num[16];
 
 	resp = MHD_create_response_from_buffer(len, (void *) (body ? body : ""),
 										   MHD_RESPMEM_MUST_COPY);
@@ -199,9 +203,9 @@ respond_unavailable(struct MHD_Connection *c, struct request *r)
 static enum MHD_Result
 respond_preflight(struct MHD_Connection *c, struct request *r)
 {
-	const char *origin = cors_origin(r, c);
+	const char			*origin = cors_origin(r, c);
 	struct MHD_Response *resp;
-	enum MHD_Result ret;
+	enum MHD_Result		 ret;
 
 	if (origin == NULL)
 		return respond(c, r, 400, BODY_BAD_ORIGIN);
@@ -230,12 +234,12 @@ respond_preflight(struct MHD_Connection *c, struct request *r)
 
 struct header_scan
 {
-	size_t bytes;
+	size_t		bytes;
 	const char *cl[MAX_REPEATED_HEADERS];
-	int ncl;
+	int			ncl;
 	const char *te[MAX_REPEATED_HEADERS];
-	int nte;
-	bool bad_value;
+	int			nte;
+	bool		bad_value;
 };
 
 static enum MHD_Result
@@ -265,9 +269,9 @@ scan_header(void *cls, enum MHD_ValueKind kind, const char *key,
 
 struct xff_join
 {
-	char buf[2048];
+	char   buf[2048];
 	size_t used;
-	bool overflow;
+	bool   overflow;
 };
 
 /* Several X-Forwarded-For headers read as one comma-separated list. */
@@ -276,7 +280,7 @@ join_xff(void *cls, enum MHD_ValueKind kind, const char *key,
 		 const char *value)
 {
 	struct xff_join *j = cls;
-	int w;
+	int				 w;
 
 	(void) kind;
 	if (value == NULL || strcasecmp(key, "X-Forwarded-For") != 0)
@@ -298,8 +302,8 @@ resolve_client(struct request *r, struct MHD_Connection *c)
 	const union MHD_ConnectionInfo *info =
 		MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	const struct config *cfg = r->srv->cfg;
-	struct ipaddr peer;
-	struct xff_join xff = {.used = 0};
+	struct ipaddr		 peer;
+	struct xff_join		 xff = {.used = 0};
 
 	if (info == NULL || !ipaddr_from_sockaddr(info->client_addr, &peer))
 	{
@@ -326,7 +330,7 @@ resolve_client(struct request *r, struct MHD_Connection *c)
 #define SPLITMIX_GAMMA 0x9e3779b97f4a7c15ULL
 
 static __thread uint64_t rid_state;
-static __thread bool rid_seeded;
+static __thread bool	 rid_seeded;
 
 static uint64_t
 splitmix64_mix(uint64_t z)
@@ -340,7 +344,7 @@ static void
 rid_seed(void)
 {
 	static atomic_uint_fast64_t counter;
-	uint64_t seed;
+	uint64_t					seed;
 
 	if (getrandom(&seed, sizeof(seed), 0) != (ssize_t) sizeof(seed))
 	{
@@ -361,7 +365,7 @@ static void
 make_request_id(char out[17])
 {
 	static const char hex[] = "0123456789abcdef";
-	uint64_t v;
+	uint64_t		  v;
 
 	if (!rid_seeded)
 		rid_seed();
@@ -411,11 +415,11 @@ check_framing(struct MHD_Connection *c, struct request *r,
 	MHD_get_connection_values(c, MHD_HEADER_KIND, scan_header, &scan);
 	if (scan.bytes > HTTP_MAX_HEADERS)
 		return (*ret = respond_close(c, r, 431, BODY_HEADERS_TOO_LARGE)), true;
-	r->framing = (scan.ncl > MAX_REPEATED_HEADERS ||
-				  scan.nte > MAX_REPEATED_HEADERS)
-					 ? FRAMING_BAD
-					 : framing_check(scan.cl, scan.ncl, scan.te, scan.nte,
-									 &r->content_length);
+	r->framing =
+		(scan.ncl > MAX_REPEATED_HEADERS || scan.nte > MAX_REPEATED_HEADERS)
+			? FRAMING_BAD
+			: framing_check(scan.cl, scan.ncl, scan.te, scan.nte,
+							&r->content_length);
 	if (r->framing == FRAMING_BAD)
 		return (*ret = respond_close(c, r, 400, BODY_BAD_FRAMING)), true;
 	if (r->framing == FRAMING_LENGTH &&
@@ -434,9 +438,9 @@ route_request(struct MHD_Connection *c, struct request *r,
 			  enum MHD_Result *ret)
 {
 	struct catalog *cat;
-	const char *query, *match_method;
-	char allow[128];
-	size_t path_len;
+	const char	   *query, *match_method;
+	char			allow[128];
+	size_t			path_len;
 
 	*ret = MHD_YES;
 	query = memchr(r->raw_uri, '?', r->raw_len);
@@ -448,7 +452,7 @@ route_request(struct MHD_Connection *c, struct request *r,
 		unescape_strict(r->raw_uri, path_len, r->path) < 0)
 	{
 		free(r->path);
-		r->path = NULL;			/* the log shows the raw URI instead */
+		r->path = NULL; /* the log shows the raw URI instead */
 		return (*ret = respond(c, r, 400, BODY_BAD_PATH)), true;
 	}
 	if (query != NULL)
@@ -512,7 +516,7 @@ receive_body(struct request *r, const char *data, size_t size)
 	if (r->body_len + size + 1 > r->body_cap)
 	{
 		size_t cap = r->body_cap ? r->body_cap : 4096;
-		char *grown;
+		char  *grown;
 
 		if (r->framing == FRAMING_LENGTH && r->content_length + 1 > cap)
 			cap = (size_t) r->content_length + 1;
@@ -540,15 +544,15 @@ static enum MHD_Result
 dispatch_request(struct MHD_Connection *c, struct request *r)
 {
 	struct server *srv = r->srv;
-	const char *ctype = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-													"Content-Type");
-	const char *authz = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-													"Authorization");
-	const char *query = memchr(r->raw_uri, '?', r->raw_len);
-	const char *params[DISPATCH_NPARAMS];
+	const char	  *ctype =
+		MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
+	const char *authz =
+		MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+	const char			  *query = memchr(r->raw_uri, '?', r->raw_len);
+	const char			  *params[DISPATCH_NPARAMS];
 	struct dispatch_result res;
-	char route[16];
-	enum MHD_Result ret;
+	char				   route[16];
+	enum MHD_Result		   ret;
 
 	if (r->too_large)
 		return respond_close(c, r, 413, BODY_TOO_LARGE);
@@ -583,8 +587,10 @@ dispatch_request(struct MHD_Connection *c, struct request *r)
 								   NULL, false, 0);
 			break;
 		case DISPATCH_UNKNOWN_ROUTE:
-			log_msg(LOG_WARN, "rid=%s route %d unknown to the database: "
-					"reloading the catalog", r->id, r->route_id);
+			log_msg(LOG_WARN,
+					"rid=%s route %d unknown to the database: "
+					"reloading the catalog",
+					r->id, r->route_id);
 			ret = respond(c, r, 404, BODY_NOT_FOUND);
 			break;
 		case DISPATCH_ERROR:
@@ -614,7 +620,7 @@ access_handler(void *cls, struct MHD_Connection *c, const char *url,
 	enum MHD_Result ret;
 
 	(void) cls;
-	(void) url;					/* decoded by the library: we use the raw URI */
+	(void) url; /* decoded by the library: we use the raw URI */
 	(void) version;
 	if (r == NULL)
 		return MHD_NO;
@@ -638,7 +644,7 @@ access_handler(void *cls, struct MHD_Connection *c, const char *url,
 	}
 	if (r->answered)
 	{
-		*upload_data_size = 0;	/* refused early: ignore the rest */
+		*upload_data_size = 0; /* refused early: ignore the rest */
 		return MHD_YES;
 	}
 	if (*upload_data_size > 0)
@@ -679,8 +685,8 @@ static size_t
 unescaper(void *cls, struct MHD_Connection *c, char *s)
 {
 	size_t len = strlen(s);
-	char *tmp = malloc(len + 1);
-	long n;
+	char  *tmp = malloc(len + 1);
+	long   n;
 
 	(void) cls;
 	(void) c;
@@ -709,8 +715,8 @@ request_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 				  enum MHD_RequestTerminationCode toe)
 {
 	struct request *r = *con_cls;
-	struct server *srv = cls;
-	char path[256], method[32];
+	struct server  *srv = cls;
+	char			path[256], method[32];
 
 	(void) c;
 	if (r == NULL)
@@ -760,7 +766,7 @@ connection_notify(void *cls, struct MHD_Connection *c, void **socket_context,
 static void __attribute__((format(printf, 2, 0)))
 mhd_logger(void *cls, const char *fmt, va_list ap)
 {
-	char line[512];
+	char   line[512];
 	size_t len;
 
 	(void) cls;
@@ -775,11 +781,11 @@ struct server *
 server_start(const struct config *cfg, struct pool *pool, char *err,
 			 size_t errlen)
 {
-	struct server *s = calloc(1, sizeof(*s));
-	struct sockaddr_in6 sa6 = {0};
-	struct sockaddr_in sa4 = {0};
+	struct server		  *s = calloc(1, sizeof(*s));
+	struct sockaddr_in6	   sa6 = {0};
+	struct sockaddr_in	   sa4 = {0};
 	const struct sockaddr *sa;
-	unsigned int flags = MHD_USE_THREAD_PER_CONNECTION |
+	unsigned int		   flags = MHD_USE_THREAD_PER_CONNECTION |
 						 MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC |
 						 MHD_USE_ERROR_LOG;
 
@@ -813,18 +819,16 @@ server_start(const struct config *cfg, struct pool *pool, char *err,
 	}
 	s->daemon = MHD_start_daemon(
 		flags, (uint16_t) cfg->port, NULL, NULL, access_handler, s,
-		MHD_OPTION_SOCK_ADDR, sa,
-		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) cfg->conn_timeout,
-		MHD_OPTION_CONNECTION_LIMIT, (unsigned int) cfg->max_conns,
-		MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+		MHD_OPTION_SOCK_ADDR, sa, MHD_OPTION_CONNECTION_TIMEOUT,
+		(unsigned int) cfg->conn_timeout, MHD_OPTION_CONNECTION_LIMIT,
+		(unsigned int) cfg->max_conns, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
 		(unsigned int) cfg->max_conns_per_ip,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) MHD_MEMORY_LIMIT,
 		MHD_OPTION_URI_LOG_CALLBACK, uri_logger, s,
 		MHD_OPTION_UNESCAPE_CALLBACK, unescaper, NULL,
 		MHD_OPTION_NOTIFY_COMPLETED, request_completed, s,
 		MHD_OPTION_NOTIFY_CONNECTION, connection_notify, s,
-		MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL,
-		MHD_OPTION_END);
+		MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL, MHD_OPTION_END);
 	if (s->daemon == NULL)
 	{
 		snprintf(err, errlen, "cannot listen on %s port %d", cfg->listen_addr,

@@ -14,13 +14,13 @@ bool
 utf8_valid(const char *str, size_t n)
 {
 	const unsigned char *s = (const unsigned char *) str;
-	size_t i = 0;
+	size_t				 i = 0;
 
 	while (i < n)
 	{
 		unsigned char c = s[i];
-		int extra;
-		unsigned int cp, min;
+		int			  extra;
+		unsigned int  cp, min;
 
 		if (c < 0x80)
 		{
@@ -131,9 +131,9 @@ value_is(const char *value, const char *word)
 static bool
 parse_length(const char *value, unsigned long long *length)
 {
-	const char *p = skip_ows(value);
+	const char		  *p = skip_ows(value);
 	unsigned long long v = 0;
-	int digits = 0;
+	int				   digits = 0;
 
 	for (; isdigit((unsigned char) *p); p++)
 	{
@@ -148,8 +148,8 @@ parse_length(const char *value, unsigned long long *length)
 }
 
 enum framing
-framing_check(const char *const *cl, int ncl, const char *const *te,
-			  int nte, unsigned long long *length)
+framing_check(const char *const *cl, int ncl, const char *const *te, int nte,
+			  unsigned long long *length)
 {
 	*length = 0;
 	if (ncl > 1 || nte > 1 || (ncl == 1 && nte == 1))
@@ -178,7 +178,7 @@ origin_valid(const char *o)
 		return false;
 	if (strchr(o, '/') != strrchr(o, '/') - 1 ||
 		strlen(o) <= (size_t) (strchr(o, '/') - o) + 2)
-		return false;		/* a path after the host, or no host */
+		return false; /* a path after the host, or no host */
 	for (const char *p = o; *p; p++)
 		if ((unsigned char) *p <= 0x20 || (unsigned char) *p >= 0x7f ||
 			*p == '"' || *p == ',')
@@ -189,9 +189,9 @@ origin_valid(const char *o)
 int
 cors_parse(const char *text, char ***out, char *err, size_t errlen)
 {
-	char *copy, *p, *save = NULL, *tok;
+	char  *copy, *p, *save = NULL, *tok;
 	char **list = NULL;
-	int n = 0;
+	int	   n = 0;
 
 	*out = NULL;
 	if (text == NULL)
@@ -218,7 +218,7 @@ cors_parse(const char *text, char ***out, char *err, size_t errlen)
 	for (tok = strtok_r(p, ",", &save); tok != NULL;
 		 tok = strtok_r(NULL, ",", &save))
 	{
-		char *item = (char *) skip_ows(tok), *end = item + strlen(item);
+		char  *item = (char *) skip_ows(tok), *end = item + strlen(item);
 		char **grown;
 
 		while (end > item && (end[-1] == ' ' || end[-1] == '\t'))

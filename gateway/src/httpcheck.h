@@ -10,8 +10,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define HTTP_MAX_URI 8192			/* request target: 414 beyond */
-#define HTTP_MAX_HEADERS 32768		/* all header lines: 431 beyond */
+#define HTTP_MAX_URI 8192	   /* request target: 414 beyond */
+#define HTTP_MAX_HEADERS 32768 /* all header lines: 431 beyond */
 
 bool utf8_valid(const char *s, size_t n);
 
@@ -26,10 +26,10 @@ long unescape_strict(const char *in, size_t len, char *out);
 
 enum framing
 {
-	FRAMING_NONE,				/* no body */
-	FRAMING_LENGTH,				/* Content-Length: n */
-	FRAMING_CHUNKED,			/* Transfer-Encoding: chunked */
-	FRAMING_BAD					/* refuse with 400 and close */
+	FRAMING_NONE,	 /* no body */
+	FRAMING_LENGTH,	 /* Content-Length: n */
+	FRAMING_CHUNKED, /* Transfer-Encoding: chunked */
+	FRAMING_BAD		 /* refuse with 400 and close */
 };
 
 /*
@@ -48,7 +48,7 @@ enum framing framing_check(const char *const *cl, int ncl,
  * (as the template does).  Returns the count (0 for empty) or -1 with a
  * message; *out is a malloc'd array of malloc'd strings.
  */
-int cors_parse(const char *text, char ***out, char *err, size_t errlen);
+int	 cors_parse(const char *text, char ***out, char *err, size_t errlen);
 bool cors_allowed(char *const *origins, int n, const char *origin);
 void cors_free(char **origins, int n);
 

@@ -27,8 +27,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define LOG_BUF 2048			/* a line and its NUL */
-#define LOG_BATCH (64 * 1024)	/* access lines waiting for the flusher */
+#define LOG_BUF 2048		  /* a line and its NUL */
+#define LOG_BATCH (64 * 1024) /* access lines waiting for the flusher */
 
 /* Set once at start-up, read by every thread afterwards. */
 static enum log_level min_level = LOG_INFO;
@@ -37,12 +37,12 @@ static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
 /* The batch and the right to write to fd 2. */
 static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t out_cond;	/* on CLOCK_MONOTONIC, once batching starts */
-static char batch[LOG_BATCH];
-static size_t batch_len;
-static int flush_ms;			/* 0: no flusher, write at once */
-static bool flusher_stop;
-static pthread_t flusher;
+static pthread_cond_t  out_cond; /* on CLOCK_MONOTONIC, once batching starts */
+static char			   batch[LOG_BATCH];
+static size_t		   batch_len;
+static int			   flush_ms; /* 0: no flusher, write at once */
+static bool			   flusher_stop;
+static pthread_t	   flusher;
 
 void
 log_set_level(enum log_level level)
@@ -63,7 +63,7 @@ write_all(const char *p, size_t len)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
-			break;				/* nowhere to report it */
+			break; /* nowhere to report it */
 		p += n;
 		len -= (size_t) n;
 	}
@@ -78,16 +78,17 @@ flush_locked(void)
 	batch_len = 0;
 }
 
-/* "<time> <level> <message>\n" into line (LOG_BUF bytes); returns the length. */
+/* "<time> <level> <message>\n" into line (LOG_BUF bytes); returns the length.
+ */
 static size_t
 format_line(char *line, enum log_level level, const char *fmt, va_list ap)
 {
 	/* the date and time to the second, formatted once a second per thread */
 	static __thread time_t stamp_sec = -1;
-	static __thread char stamp[32];
+	static __thread char   stamp[32];
 	static __thread size_t stamp_len;
-	struct timespec ts;
-	size_t len;
+	struct timespec		   ts;
+	size_t				   len;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	if (ts.tv_sec != stamp_sec)
@@ -115,7 +116,7 @@ format_line(char *line, enum log_level level, const char *fmt, va_list ap)
 static void
 log_line(enum log_level level, bool batched, const char *fmt, va_list ap)
 {
-	char line[LOG_BUF];
+	char   line[LOG_BUF];
 	size_t len;
 
 	if (level < min_level)
@@ -133,7 +134,7 @@ log_line(enum log_level level, bool batched, const char *fmt, va_list ap)
 	}
 	else
 	{
-		flush_locked();			/* what waits goes first: the log stays in order */
+		flush_locked(); /* what waits goes first: the log stays in order */
 		write_all(line, len);
 	}
 	pthread_mutex_unlock(&out_lock);
@@ -183,7 +184,7 @@ flusher_main(void *arg)
 		until.tv_nsec %= 1000000000L;
 		while (!flusher_stop &&
 			   pthread_cond_timedwait(&out_cond, &out_lock, &until) == 0)
-			;					/* woken early: keep gathering */
+			; /* woken early: keep gathering */
 		flush_locked();
 	}
 	flush_locked();
@@ -262,8 +263,8 @@ log_sanitize(char *dst, size_t n, const char *src)
 			i += 3;
 			break;
 		}
-		dst[i++] = (c < 0x20 || c == 0x7f || c == '"' || c == '\\') ? '?'
-																	: (char) c;
+		dst[i++] =
+			(c < 0x20 || c == 0x7f || c == '"' || c == '\\') ? '?' : (char) c;
 	}
 	dst[i] = '\0';
 	return dst;

@@ -32,7 +32,7 @@ void log_access(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * log_stop_batching() writes what is waiting and stops the flusher;
  * log_flush() only writes it (also run at exit).
  */
-int log_start_batching(int interval_ms);
+int	 log_start_batching(int interval_ms);
 void log_stop_batching(void);
 void log_flush(void);
 

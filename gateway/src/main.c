@@ -76,11 +76,11 @@ drain(struct server *srv, int drain_seconds)
 int
 main(void)
 {
-	struct config cfg;
+	struct config  cfg;
 	struct server *srv;
-	struct pool *pool;
-	char err[512];
-	const char *fatal = NULL;
+	struct pool	  *pool;
+	char		   err[512];
+	const char	  *fatal = NULL;
 
 	if (config_load(&cfg, env_get, err, sizeof(err)) != 0)
 	{
@@ -121,7 +121,7 @@ main(void)
 		fprintf(stderr, "pgapp-gateway: %s\n", fatal);
 		server_stop(srv);
 		log_flush();
-		_exit(EXIT_REFUSED);	/* database threads may be mid-connect */
+		_exit(EXIT_REFUSED); /* database threads may be mid-connect */
 	}
 	log_msg(LOG_INFO, "stopping: no new connections, draining");
 	server_quiesce(srv);

@@ -20,11 +20,11 @@
 #include "routes.h"
 
 #define DISPATCH_STMT "pgapp_dispatch"
-#define DISPATCH_SQL                                                         \
+#define DISPATCH_SQL                                                        \
 	"SELECT status, headers, body FROM api.dispatch($1::int4, $2, $3, $4, " \
 	"$5, $6, $7)"
-#define ROLE_CHECK_SQL                                                       \
-	"SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = "        \
+#define ROLE_CHECK_SQL                                               \
+	"SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = " \
 	"current_user"
 #define LISTEN_SQL "LISTEN pgapp_routes"
 
@@ -40,7 +40,7 @@ enum slot_state
 
 struct slot
 {
-	PGconn *conn;
+	PGconn		   *conn;
 	enum slot_state state;
 };
 
@@ -52,27 +52,27 @@ struct slot
 struct waiter
 {
 	pthread_cond_t cond;
-	int slot;					/* handed over: >= 0 */
-	bool gave_up;				/* the pool died: stop waiting */
+	int			   slot;	/* handed over: >= 0 */
+	bool		   gave_up; /* the pool died: stop waiting */
 	struct waiter *next;
 };
 
 struct pool
 {
-	const char *url;
-	int size;
-	struct slot *slots;
-	int n_up;					/* idle + busy */
+	const char	   *url;
+	int				size;
+	struct slot	   *slots;
+	int				n_up; /* idle + busy */
 	pthread_mutex_t lock;
-	struct waiter *queue_head, *queue_tail;
-	pthread_cond_t wake;		/* a slot went down, or stop */
-	pthread_t reconnector, listener;
-	bool threads_started;
-	atomic_bool stopping;
-	atomic_bool reload;
-	atomic_bool fatal_claimed;	/* one writer of fatal[] */
-	atomic_bool fatal_set;		/* fatal[] is complete */
-	char fatal[256];
+	struct waiter  *queue_head, *queue_tail;
+	pthread_cond_t	wake; /* a slot went down, or stop */
+	pthread_t		reconnector, listener;
+	bool			threads_started;
+	atomic_bool		stopping;
+	atomic_bool		reload;
+	atomic_bool		fatal_claimed; /* one writer of fatal[] */
+	atomic_bool		fatal_set;	   /* fatal[] is complete */
+	char			fatal[256];
 };
 
 static void
@@ -139,8 +139,8 @@ db_connect(struct pool *p, char *err, size_t errlen)
 	const char *const keys[] = {"connect_timeout", "application_name",
 								"client_encoding", "dbname", NULL};
 	const char *const values[] = {"2", "pgapp-gateway", "UTF8", p->url, NULL};
-	PGconn *conn = PQconnectdbParams(keys, values, 1);
-	PGresult *res;
+	PGconn			 *conn = PQconnectdbParams(keys, values, 1);
+	PGresult		 *res;
 
 	if (conn == NULL || PQstatus(conn) != CONNECTION_OK)
 	{
@@ -178,7 +178,7 @@ db_connect(struct pool *p, char *err, size_t errlen)
 static PGconn *
 pool_connect(struct pool *p, char *err, size_t errlen)
 {
-	PGconn *conn = db_connect(p, err, errlen);
+	PGconn	 *conn = db_connect(p, err, errlen);
 	PGresult *res;
 
 	if (conn == NULL)
@@ -258,14 +258,14 @@ static void *
 reconnector_main(void *arg)
 {
 	struct pool *p = arg;
-	int backoff = BACKOFF_MIN_MS;
-	bool was_failing = false;
+	int			 backoff = BACKOFF_MIN_MS;
+	bool		 was_failing = false;
 
 	while (!atomic_load(&p->stopping))
 	{
-		char err[256];
+		char	err[256];
 		PGconn *conn;
-		int down;
+		int		down;
 
 		pthread_mutex_lock(&p->lock);
 		down = find_slot(p, SLOT_DOWN);
@@ -283,7 +283,7 @@ reconnector_main(void *arg)
 		if (conn == NULL)
 		{
 			if (atomic_load(&p->fatal_set))
-				break;			/* main reports it and exits */
+				break; /* main reports it and exits */
 			if (!was_failing)
 				log_msg(LOG_WARN, "database: cannot connect: %s", err);
 			was_failing = true;
@@ -310,7 +310,7 @@ static int
 reload_catalog(PGconn *conn)
 {
 	struct catalog *c;
-	char err[256];
+	char			err[256];
 
 	if (routes_load(conn, &c, err, sizeof(err)) != 0)
 	{
@@ -329,8 +329,8 @@ listen_loop(struct pool *p, PGconn *conn)
 	while (!atomic_load(&p->stopping))
 	{
 		struct pollfd pfd = {.fd = PQsocket(conn), .events = POLLIN};
-		bool reload = false;
-		PGnotify *note;
+		bool		  reload = false;
+		PGnotify	 *note;
 
 		if (poll(&pfd, 1, 200) < 0 && errno != EINTR)
 			return;
@@ -355,12 +355,12 @@ static void *
 listener_main(void *arg)
 {
 	struct pool *p = arg;
-	int backoff = BACKOFF_MIN_MS;
+	int			 backoff = BACKOFF_MIN_MS;
 
 	while (!atomic_load(&p->stopping))
 	{
-		char err[256];
-		PGconn *conn = db_connect(p, err, sizeof(err));
+		char	  err[256];
+		PGconn	 *conn = db_connect(p, err, sizeof(err));
 		PGresult *res;
 
 		if (conn == NULL)
@@ -478,7 +478,7 @@ slot_down(struct pool *p, int i)
 	/* the listener also sleeps on wake: a signal could miss the reconnector */
 	pthread_cond_broadcast(&p->wake);
 	if (p->n_up == 0)
-		fail_waiters(p);		/* nothing will be freed: answer 503 now */
+		fail_waiters(p); /* nothing will be freed: answer 503 now */
 }
 
 static int
@@ -511,9 +511,9 @@ static int
 pool_acquire(struct pool *p, int wait_ms)
 {
 	struct timespec deadline;
-	struct waiter me;
-	PGconn *conn;
-	int i = -1;
+	struct waiter	me;
+	PGconn		   *conn;
+	int				i = -1;
 
 	deadline_after(&deadline, wait_ms);
 	pthread_cond_init(&me.cond, NULL);
@@ -601,11 +601,11 @@ void
 pool_dispatch(struct pool *p, const char *const params[DISPATCH_NPARAMS],
 			  int wait_ms, struct dispatch_result *out)
 {
-	PGresult *res;
-	PGconn *conn;
+	PGresult   *res;
+	PGconn	   *conn;
 	const char *state;
-	bool broken = false;
-	int i;
+	bool		broken = false;
+	int			i;
 
 	memset(out, 0, sizeof(*out));
 	out->outcome = DISPATCH_UNAVAILABLE;
@@ -654,7 +654,7 @@ pool_dispatch(struct pool *p, const char *const params[DISPATCH_NPARAMS],
 	}
 	PQclear(res);
 	if (!broken && PQtransactionStatus(conn) != PQTRANS_IDLE)
-		broken = true;			/* never hand out a connection mid-transaction */
+		broken = true; /* never hand out a connection mid-transaction */
 	pool_release(p, i, broken);
 }
 

@@ -15,10 +15,10 @@ struct pool;
 
 enum dispatch_outcome
 {
-	DISPATCH_OK,				/* status/headers/body are set */
-	DISPATCH_UNAVAILABLE,		/* no connection (down or all busy): 503 */
-	DISPATCH_UNKNOWN_ROUTE,		/* route id not in the catalog: 404 */
-	DISPATCH_ERROR				/* unexpected SQL error: 500, log message */
+	DISPATCH_OK,			/* status/headers/body are set */
+	DISPATCH_UNAVAILABLE,	/* no connection (down or all busy): 503 */
+	DISPATCH_UNKNOWN_ROUTE, /* route id not in the catalog: 404 */
+	DISPATCH_ERROR			/* unexpected SQL error: 500, log message */
 };
 
 #define DISPATCH_NPARAMS 7
@@ -29,16 +29,16 @@ enum dispatch_outcome
 struct dispatch_result
 {
 	enum dispatch_outcome outcome;
-	int status;
-	char *headers;				/* malloc'd or NULL */
-	char *body;					/* malloc'd or NULL */
-	char sqlstate[6];
-	char message[512];			/* server message, for the log only */
+	int					  status;
+	char				 *headers; /* malloc'd or NULL */
+	char				 *body;	   /* malloc'd or NULL */
+	char				  sqlstate[6];
+	char				  message[512]; /* server message, for the log only */
 };
 
 struct pool *pool_create(const char *database_url, int size);
-int pool_start(struct pool *p, char *err, size_t errlen);
-void pool_stop(struct pool *p);
+int			 pool_start(struct pool *p, char *err, size_t errlen);
+void		 pool_stop(struct pool *p);
 
 /*
  * One round trip: acquire a connection (waiting up to wait_ms for a free

@@ -15,17 +15,17 @@
 
 struct route
 {
-	int id;
-	char method[16];
-	char *pattern;
-	char **segs;				/* NULL entry = parameter */
-	int nsegs;
+	int	   id;
+	char   method[16];
+	char  *pattern;
+	char **segs; /* NULL entry = parameter */
+	int	   nsegs;
 };
 
 struct catalog
 {
-	int refs;					/* guarded by published_lock */
-	int n, cap;
+	int			  refs; /* guarded by published_lock */
+	int			  n, cap;
 	struct route *routes;
 };
 
@@ -87,8 +87,8 @@ static int
 split_path(char *path, char **segs, int max)
 {
 	size_t len = strlen(path);
-	int n = 0;
-	char *p;
+	int	   n = 0;
+	char  *p;
 
 	if (path[0] != '/')
 		return -1;
@@ -113,12 +113,12 @@ split_path(char *path, char **segs, int max)
 }
 
 int
-catalog_add(struct catalog *c, int id, const char *method,
-			const char *pattern, char *err, size_t errlen)
+catalog_add(struct catalog *c, int id, const char *method, const char *pattern,
+			char *err, size_t errlen)
 {
-	char *scratch, *segs[MAX_SEGMENTS];
+	char		*scratch, *segs[MAX_SEGMENTS];
 	struct route r = {0};
-	int n;
+	int			 n;
 
 	if (!http_token(method) || strlen(method) >= sizeof(r.method))
 	{
@@ -144,14 +144,14 @@ catalog_add(struct catalog *c, int id, const char *method,
 	for (int i = 0; i < n; i++, r.nsegs++)
 	{
 		if (is_param(segs[i], strlen(segs[i])))
-			continue;			/* NULL marks a parameter */
+			continue; /* NULL marks a parameter */
 		r.segs[i] = strdup(segs[i]);
 		if (r.segs[i] == NULL)
 			goto oom_route;
 	}
 	if (c->n == c->cap)
 	{
-		int cap = c->cap ? c->cap * 2 : 32;
+		int			  cap = c->cap ? c->cap * 2 : 32;
 		struct route *grown = realloc(c->routes, (size_t) cap * sizeof(r));
 
 		if (grown == NULL)
@@ -205,8 +205,8 @@ more_specific(const struct route *a, const struct route *b)
 static int
 method_rank(const char *m)
 {
-	static const char *const order[] = {"GET",	 "HEAD",   "POST",
-										"PUT",	 "PATCH",  "DELETE",
+	static const char *const order[] = {"GET",	   "HEAD",	"POST",
+										"PUT",	   "PATCH", "DELETE",
 										"OPTIONS", "TRACE", "CONNECT"};
 
 	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++)
@@ -219,8 +219,8 @@ static void
 build_allow(const struct route **hits, int nhits, char *allow, size_t len)
 {
 	const char *methods[64];
-	int n = 0;
-	size_t used = 0;
+	int			n = 0;
+	size_t		used = 0;
 
 	for (int i = 0; i < nhits && n < 64; i++)
 	{
@@ -233,8 +233,8 @@ build_allow(const struct route **hits, int nhits, char *allow, size_t len)
 	}
 	/* insertion sort by the conventional order */
 	for (int i = 1; i < n; i++)
-		for (int k = i; k > 0 && method_rank(methods[k]) <
-									 method_rank(methods[k - 1]);
+		for (int k = i;
+			 k > 0 && method_rank(methods[k]) < method_rank(methods[k - 1]);
 			 k--)
 		{
 			const char *t = methods[k];
@@ -258,9 +258,9 @@ enum route_match
 catalog_match(const struct catalog *c, const char *method, const char *path,
 			  int *route_id, char *allow, size_t allowlen)
 {
-	char *scratch, *segs[MAX_SEGMENTS];
+	char			   *scratch, *segs[MAX_SEGMENTS];
 	const struct route *best = NULL, *hits[64];
-	int n, nhits = 0;
+	int					n, nhits = 0;
 
 	if (allowlen > 0)
 		allow[0] = '\0';
@@ -326,7 +326,7 @@ routes_publish(struct catalog *c)
 
 	pthread_mutex_lock(&published_lock);
 	old = published;
-	published = c;				/* takes over the creator's reference */
+	published = c; /* takes over the creator's reference */
 	pthread_mutex_unlock(&published_lock);
 	routes_release(old);
 }
@@ -357,7 +357,7 @@ routes_shutdown(void)
 int
 routes_load(PGconn *conn, struct catalog **out, char *err, size_t errlen)
 {
-	PGresult *res = PQexec(conn, ROUTE_LIST_SQL);
+	PGresult	   *res = PQexec(conn, ROUTE_LIST_SQL);
 	struct catalog *c;
 
 	*out = NULL;

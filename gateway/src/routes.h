@@ -17,15 +17,15 @@ struct catalog;
 enum route_match
 {
 	ROUTE_FOUND,
-	ROUTE_NO_PATH,				/* 404 */
-	ROUTE_NO_METHOD				/* 405 + Allow */
+	ROUTE_NO_PATH,	/* 404 */
+	ROUTE_NO_METHOD /* 405 + Allow */
 };
 
 struct catalog *catalog_new(void);
 /* Add a route; -1 with err on a bad method or pattern. */
-int catalog_add(struct catalog *c, int id, const char *method,
-				const char *pattern, char *err, size_t errlen);
-int catalog_size(const struct catalog *c);
+int	 catalog_add(struct catalog *c, int id, const char *method,
+				 const char *pattern, char *err, size_t errlen);
+int	 catalog_size(const struct catalog *c);
 void catalog_free(struct catalog *c);
 
 /*
@@ -42,14 +42,13 @@ enum route_match catalog_match(const struct catalog *c, const char *method,
 /* The published catalog: a counted reference, or NULL before the first
  * load.  Thread-safe. */
 struct catalog *routes_acquire(void);
-void routes_release(struct catalog *c);
-void routes_publish(struct catalog *c);
-bool routes_loaded(void);
-void routes_shutdown(void);
+void			routes_release(struct catalog *c);
+void			routes_publish(struct catalog *c);
+bool			routes_loaded(void);
+void			routes_shutdown(void);
 
 /* Load api.route_list() on conn into a new (unpublished) catalog. */
 typedef struct pg_conn PGconn;
-int routes_load(PGconn *conn, struct catalog **out, char *err,
-				size_t errlen);
+int routes_load(PGconn *conn, struct catalog **out, char *err, size_t errlen);
 
 #endif

@@ -2,9 +2,9 @@
  * libFuzzer target: request target → strict unescape → route match.
  * Build: make -C gateway fuzz   (binary in .pgapp/build/fuzz_route)
  * Run:   mkdir -p .pgapp/build/corpus-route &&
- *        .pgapp/build/fuzz_route -max_total_time=60 .pgapp/build/corpus-route \
- *            tests/fuzz/corpus/route
- *        (new inputs go to the first, scratch directory: never the seeds)
+ *        .pgapp/build/fuzz_route -max_total_time=60 .pgapp/build/corpus-route
+ * \ tests/fuzz/corpus/route (new inputs go to the first, scratch directory:
+ * never the seeds)
  *
  * Input: "METHOD path?query".  Invariants checked: a decoded path has no
  * control byte and is valid UTF-8, is never longer than its input, and a
@@ -24,11 +24,16 @@ static void
 build_catalog(void)
 {
 	static const char *const rows[][2] = {
-		{"GET", "/api/v1/users"},		  {"POST", "/api/v1/users"},
-		{"GET", "/api/v1/users/me"},	  {"PATCH", "/api/v1/users/me"},
-		{"GET", "/api/v1/users/{id}"},	  {"POST", "/api/v1/users/signup"},
-		{"GET", "/api/v1/items/{id}"},	  {"PUT", "/api/v1/items/{id}"},
-		{"DELETE", "/api/v1/items/{id}"}, {"GET", "/"},
+		{"GET", "/api/v1/users"},
+		{"POST", "/api/v1/users"},
+		{"GET", "/api/v1/users/me"},
+		{"PATCH", "/api/v1/users/me"},
+		{"GET", "/api/v1/users/{id}"},
+		{"POST", "/api/v1/users/signup"},
+		{"GET", "/api/v1/items/{id}"},
+		{"PUT", "/api/v1/items/{id}"},
+		{"DELETE", "/api/v1/items/{id}"},
+		{"GET", "/"},
 		{"POST", "/api/v1/password-recovery/{email}"},
 	};
 	char err[128];
@@ -43,10 +48,10 @@ build_catalog(void)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char *input, *space, *path, *query, allow[128];
-	size_t path_len;
-	long n;
-	int id = 0;
+	char			*input, *space, *path, *query, allow[128];
+	size_t			 path_len;
+	long			 n;
+	int				 id = 0;
 	enum route_match m;
 
 	if (cat == NULL)

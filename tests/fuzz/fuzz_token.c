@@ -21,13 +21,15 @@
 
 #include "base64url.h"
 
-#define FUZZ_ASSERT(cond) \
-	do { \
-		if (!(cond)) \
-		{ \
-			fprintf(stderr, "%s:%d: assertion failed: %s\n", __FILE__, __LINE__, #cond); \
-			abort(); \
-		} \
+#define FUZZ_ASSERT(cond)                                              \
+	do                                                                 \
+	{                                                                  \
+		if (!(cond))                                                   \
+		{                                                              \
+			fprintf(stderr, "%s:%d: assertion failed: %s\n", __FILE__, \
+					__LINE__, #cond);                                  \
+			abort();                                                   \
+		}                                                              \
 	} while (0)
 
 /* Decode one segment strictly; when it decodes, it must be canonical. */
@@ -36,13 +38,13 @@ CheckSegment(const char *seg, size_t len)
 {
 	/* exact-size heap buffers, so ASan sees any overrun */
 	unsigned char *raw = malloc(Base64UrlDecodedMax(len));
-	size_t		raw_len = 0;
+	size_t		   raw_len = 0;
 
 	FUZZ_ASSERT(raw != NULL);
 	if (Base64UrlDecode(seg, len, raw, &raw_len))
 	{
-		size_t		enc_len = Base64UrlEncodedLength(raw_len);
-		char	   *enc = malloc(enc_len + 1);
+		size_t enc_len = Base64UrlEncodedLength(raw_len);
+		char  *enc = malloc(enc_len + 1);
 
 		FUZZ_ASSERT(enc != NULL);
 		FUZZ_ASSERT(raw_len <= Base64UrlDecodedMax(len));
@@ -57,10 +59,10 @@ CheckSegment(const char *seg, size_t len)
 static void
 CheckRoundTrip(const uint8_t *data, size_t size)
 {
-	size_t		enc_len = Base64UrlEncodedLength(size);
-	char	   *enc = malloc(enc_len + 1);
+	size_t		   enc_len = Base64UrlEncodedLength(size);
+	char		  *enc = malloc(enc_len + 1);
 	unsigned char *dec = malloc(Base64UrlDecodedMax(enc_len));
-	size_t		dec_len = 0;
+	size_t		   dec_len = 0;
 
 	FUZZ_ASSERT(enc != NULL && dec != NULL);
 	FUZZ_ASSERT(Base64UrlEncode(data, size, enc) == enc_len);
@@ -75,8 +77,8 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	/* a copy of exactly size bytes, no terminator: reads past it are bugs */
-	char	   *token = malloc(size ? size : 1);
-	JwsSegments seg;
+	char		  *token = malloc(size ? size : 1);
+	JwsSegments	   seg;
 	JwsSplitResult rc;
 
 	FUZZ_ASSERT(token != NULL);
@@ -88,8 +90,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (rc == JWS_SPLIT_OK)
 	{
 		FUZZ_ASSERT(seg.header == token);
-		FUZZ_ASSERT(seg.header_len > 0 && seg.payload_len > 0 && seg.signature_len > 0);
-		FUZZ_ASSERT(seg.header_len + seg.payload_len + seg.signature_len + 2 == size);
+		FUZZ_ASSERT(seg.header_len > 0 && seg.payload_len > 0 &&
+					seg.signature_len > 0);
+		FUZZ_ASSERT(seg.header_len + seg.payload_len + seg.signature_len + 2 ==
+					size);
 		FUZZ_ASSERT(seg.payload == token + seg.header_len + 1);
 		FUZZ_ASSERT(seg.signature == seg.payload + seg.payload_len + 1);
 		FUZZ_ASSERT(token[seg.header_len] == '.' &&

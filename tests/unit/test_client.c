@@ -7,11 +7,11 @@
 static const char *
 resolve(const char *peer, const char *xff, const char *trusted)
 {
-	static char out[CLIENT_ADDR_LEN];
-	struct cidr *list;
+	static char	  out[CLIENT_ADDR_LEN];
+	struct cidr	 *list;
 	struct ipaddr p;
-	char err[128];
-	int n = cidr_list_parse(trusted, &list, err, sizeof(err));
+	char		  err[128];
+	int			  n = cidr_list_parse(trusted, &list, err, sizeof(err));
 
 	if (n < 0 || !ipaddr_parse(peer, &p))
 		return "setup-error";
@@ -23,16 +23,16 @@ resolve(const char *peer, const char *xff, const char *trusted)
 void
 test_client(void)
 {
-	struct cidr c;
+	struct cidr	  c;
 	struct ipaddr a;
-	struct cidr *list;
-	char err[128];
+	struct cidr	 *list;
+	char		  err[128];
 
 	/* CIDR parsing and matching */
 	CHECK(cidr_parse("10.0.0.0/8", &c));
 	CHECK(ipaddr_parse("10.200.3.4", &a) && cidr_contains(&c, &a));
 	CHECK(ipaddr_parse("11.0.0.1", &a) && !cidr_contains(&c, &a));
-	CHECK(cidr_parse("10.1.2.3/8", &c));	/* host bits cleared */
+	CHECK(cidr_parse("10.1.2.3/8", &c)); /* host bits cleared */
 	CHECK(ipaddr_parse("10.9.9.9", &a) && cidr_contains(&c, &a));
 	CHECK(cidr_parse("fd00::/8", &c));
 	CHECK(ipaddr_parse("fd12::1", &a) && cidr_contains(&c, &a));
@@ -62,16 +62,14 @@ test_client(void)
 	/* no trusted proxies: the header is ignored */
 	CHECK_STR(resolve("203.0.113.9", "1.2.3.4", ""), "203.0.113.9");
 	/* untrusted peer: ignored */
-	CHECK_STR(resolve("203.0.113.9", "1.2.3.4", "10.0.0.0/8"),
-			  "203.0.113.9");
+	CHECK_STR(resolve("203.0.113.9", "1.2.3.4", "10.0.0.0/8"), "203.0.113.9");
 	/* trusted peer: the rightmost hop */
 	CHECK_STR(resolve("10.0.0.2", "1.2.3.4", "10.0.0.0/8"), "1.2.3.4");
 	/* a client-supplied left part cannot win */
 	CHECK_STR(resolve("10.0.0.2", "6.6.6.6, 1.2.3.4", "10.0.0.0/8"),
 			  "1.2.3.4");
 	/* trusted hops are skipped from the right */
-	CHECK_STR(resolve("10.0.0.2", "6.6.6.6, 1.2.3.4, 10.0.0.5",
-					  "10.0.0.0/8"),
+	CHECK_STR(resolve("10.0.0.2", "6.6.6.6, 1.2.3.4, 10.0.0.5", "10.0.0.0/8"),
 			  "1.2.3.4");
 	/* all trusted: the leftmost */
 	CHECK_STR(resolve("10.0.0.2", "10.0.0.7,10.0.0.5", "10.0.0.0/8"),

@@ -32,7 +32,7 @@ static void
 expect_refused(const char *const *env, const char *needle)
 {
 	struct config cfg;
-	char err[512];
+	char		  err[512];
 
 	CHECK(load(env, &cfg, err, sizeof(err)) == -1);
 	if (strstr(err, needle) == NULL)
@@ -42,14 +42,14 @@ expect_refused(const char *const *env, const char *needle)
 	}
 	else
 		unit_passed++;
-	CHECK(strchr(err, '\n') == NULL);	/* one line */
+	CHECK(strchr(err, '\n') == NULL); /* one line */
 }
 
 void
 test_config(void)
 {
 	struct config cfg;
-	char err[512];
+	char		  err[512];
 
 	{
 		const char *const env[] = {URL, NULL};
@@ -70,13 +70,20 @@ test_config(void)
 	{
 		const char *const env[] = {
 			URL,
-			"PORT", "9001",
-			"GATEWAY_WORKERS", "3",
-			"GATEWAY_LISTEN", "::",
-			"BACKEND_CORS_ORIGINS", "[\"http://localhost\",\"https://x.example\"]",
-			"TRUSTED_PROXIES", "10.0.0.0/8,::1",
-			"GATEWAY_CONN_TIMEOUT", "5",
-			"GATEWAY_LOG_FLUSH_MS", "0",
+			"PORT",
+			"9001",
+			"GATEWAY_WORKERS",
+			"3",
+			"GATEWAY_LISTEN",
+			"::",
+			"BACKEND_CORS_ORIGINS",
+			"[\"http://localhost\",\"https://x.example\"]",
+			"TRUSTED_PROXIES",
+			"10.0.0.0/8,::1",
+			"GATEWAY_CONN_TIMEOUT",
+			"5",
+			"GATEWAY_LOG_FLUSH_MS",
+			"0",
 			NULL};
 
 		CHECK(load(env, &cfg, err, sizeof(err)) == 0);
@@ -132,13 +139,14 @@ test_config(void)
 		expect_refused(env, "GATEWAY_LISTEN");
 	}
 	{
-		const char *const env[] = {URL, "TRUSTED_PROXIES", "10.0.0.0/99", NULL};
+		const char *const env[] = {URL, "TRUSTED_PROXIES", "10.0.0.0/99",
+								   NULL};
 
 		expect_refused(env, "TRUSTED_PROXIES");
 	}
 	{
-		const char *const env[] = {URL, "BACKEND_CORS_ORIGINS", "not-an-origin",
-								   NULL};
+		const char *const env[] = {URL, "BACKEND_CORS_ORIGINS",
+								   "not-an-origin", NULL};
 
 		expect_refused(env, "BACKEND_CORS_ORIGINS");
 	}
@@ -149,8 +157,9 @@ test_config(void)
 	}
 	{
 		/* compose passes an unset knob as an empty value: the default */
-		const char *const env[] = {URL, "GATEWAY_LISTEN", "", "GATEWAY_LOG_FLUSH_MS",
-								   "", "GATEWAY_WORKERS", "", NULL};
+		const char *const env[] = {
+			URL, "GATEWAY_LISTEN",	"", "GATEWAY_LOG_FLUSH_MS",
+			"",	 "GATEWAY_WORKERS", "", NULL};
 
 		CHECK(load(env, &cfg, err, sizeof(err)) == 0);
 		CHECK_STR(cfg.listen_addr, "0.0.0.0");

@@ -18,8 +18,8 @@ unescape(const char *in)
 static enum framing
 frame(const char *cl1, const char *cl2, const char *te1, const char *te2)
 {
-	const char *cl[2], *te[2];
-	int ncl = 0, nte = 0;
+	const char		  *cl[2], *te[2];
+	int				   ncl = 0, nte = 0;
 	unsigned long long len;
 
 	if (cl1)
@@ -37,10 +37,10 @@ void
 test_httpcheck(void)
 {
 	unsigned long long len = 0;
-	const char *cl[] = {" 42 "};
-	char **origins;
-	char line[128], *name, *value, err[128];
-	int n;
+	const char		  *cl[] = {" 42 "};
+	char			 **origins;
+	char			   line[128], *name, *value, err[128];
+	int				   n;
 
 	/* strict unescape */
 	CHECK_STR(unescape("/a%40b"), "/a@b");
@@ -58,9 +58,9 @@ test_httpcheck(void)
 	CHECK(unescape("/a%") == NULL);
 	CHECK(unescape("/a%g0") == NULL);
 	CHECK(unescape("/a\tb") == NULL);
-	CHECK(unescape("/%C3%28") == NULL);			/* invalid UTF-8 */
-	CHECK(unescape("/%ED%A0%80") == NULL);		/* surrogate */
-	CHECK(unescape("/%C0%AF") == NULL);			/* overlong "/" */
+	CHECK(unescape("/%C3%28") == NULL);	   /* invalid UTF-8 */
+	CHECK(unescape("/%ED%A0%80") == NULL); /* surrogate */
+	CHECK(unescape("/%C0%AF") == NULL);	   /* overlong "/" */
 	CHECK(unescape("/\xff") == NULL);
 	CHECK(utf8_valid("\xf0\x9f\x98\x80", 4));
 	CHECK(!utf8_valid("\xf0\x9f\x98", 3));
@@ -135,7 +135,8 @@ test_httpcheck(void)
 	CHECK(!header_line_split(line, &name, &value));
 	strcpy(line, "NoColon");
 	CHECK(!header_line_split(line, &name, &value));
-	strcpy(line, "X-Evil: a\x01" "b");
+	strcpy(line, "X-Evil: a\x01"
+				 "b");
 	CHECK(!header_line_split(line, &name, &value));
 	CHECK(http_token("PATCH"));
 	CHECK(!http_token("GE T"));

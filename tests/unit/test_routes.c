@@ -7,7 +7,7 @@ sample(void)
 {
 	static const struct
 	{
-		int id;
+		int			id;
 		const char *method, *path;
 	} rows[] = {
 		{1, "GET", "/api/v1/users"},
@@ -27,7 +27,7 @@ sample(void)
 		{15, "GET", "/"},
 	};
 	struct catalog *c = catalog_new();
-	char err[128];
+	char			err[128];
 
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
 		CHECK(catalog_add(c, rows[i].id, rows[i].method, rows[i].path, err,
@@ -38,10 +38,10 @@ sample(void)
 static int
 match(struct catalog *c, const char *method, const char *path, char *allow)
 {
-	int id = -1;
-	char buf[128];
-	enum route_match m = catalog_match(c, method, path, &id, allow ? allow : buf,
-									   sizeof(buf));
+	int				 id = -1;
+	char			 buf[128];
+	enum route_match m =
+		catalog_match(c, method, path, &id, allow ? allow : buf, sizeof(buf));
 
 	if (m == ROUTE_NO_PATH)
 		return -404;
@@ -54,7 +54,7 @@ void
 test_routes(void)
 {
 	struct catalog *c = sample();
-	char allow[128], err[128];
+	char			allow[128], err[128];
 
 	/* literal and parameter segments */
 	CHECK(match(c, "GET", "/api/v1/users", NULL) == 1);

@@ -2,7 +2,7 @@
 PG ?= 15
 export PG
 
-.PHONY: all run test bench soak fuzz psql extension gateway security-report clean ci
+.PHONY: all run test bench soak fuzz psql extension gateway security-report clean ci format
 
 all: extension gateway
 
@@ -32,6 +32,10 @@ psql:
 
 security-report:
 	@scripts/security-report.sh
+
+# Format every tracked C file with the root .clang-format (the lint suite checks it).
+format:
+	@git ls-files '*.c' '*.h' | xargs clang-format -i
 
 clean:
 	$(MAKE) -C extension clean PG_CONFIG=/usr/lib/postgresql/$(PG)/bin/pg_config

@@ -3,13 +3,13 @@
 # every suite.  Everything started here is stopped by PID on exit, also on
 # failure or Ctrl-C.  The last line is "N passed, N failed".
 #
-#   SUITES="regress upgrade unit e2e fuzz"   which suites (default: all)
+#   SUITES="lint regress upgrade unit e2e fuzz"   which suites (default: all)
 #   PG=15                            PostgreSQL major (13, 15, 17)
 #   KEEP=1                           keep the test directory
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
-SUITES=${SUITES:-regress upgrade unit e2e fuzz}
+SUITES=${SUITES:-lint regress upgrade unit e2e fuzz}
 "$PGAPP_ROOT/scripts/deps.sh" || exit 1
 
 gateway_pid=

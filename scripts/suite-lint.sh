@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Every tracked C file is formatted as the root .clang-format says (STYLE.md):
+# one check per file; `make format` fixes what fails.
+set -uo pipefail
+. "$(dirname "$0")/lib.sh"
+cd "$PGAPP_ROOT"
+command -v clang-format >/dev/null || die "clang-format is missing (scripts/deps.sh)"
+passed=0 failed=0
+while IFS= read -r f; do
+	if clang-format --dry-run --Werror "$f" >/dev/null 2>&1; then
+		passed=$((passed + 1))
+	else
+		failed=$((failed + 1))
+		echo "not formatted: $f (make format)"
+	fi
+done < <(git ls-files '*.c' '*.h' 2>/dev/null || find extension gateway tests -name '*.[ch]')
+echo "$passed passed, $failed failed"

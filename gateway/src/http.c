@@ -817,18 +817,23 @@ server_start(const struct config *cfg, struct pool *pool, char *err,
 		free(s);
 		return NULL;
 	}
+	/* one option and its values per line */
+	/* clang-format off */
 	s->daemon = MHD_start_daemon(
 		flags, (uint16_t) cfg->port, NULL, NULL, access_handler, s,
-		MHD_OPTION_SOCK_ADDR, sa, MHD_OPTION_CONNECTION_TIMEOUT,
-		(unsigned int) cfg->conn_timeout, MHD_OPTION_CONNECTION_LIMIT,
-		(unsigned int) cfg->max_conns, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+		MHD_OPTION_SOCK_ADDR, sa,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) cfg->conn_timeout,
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned int) cfg->max_conns,
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT,
 		(unsigned int) cfg->max_conns_per_ip,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) MHD_MEMORY_LIMIT,
 		MHD_OPTION_URI_LOG_CALLBACK, uri_logger, s,
 		MHD_OPTION_UNESCAPE_CALLBACK, unescaper, NULL,
 		MHD_OPTION_NOTIFY_COMPLETED, request_completed, s,
 		MHD_OPTION_NOTIFY_CONNECTION, connection_notify, s,
-		MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL, MHD_OPTION_END);
+		MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL,
+		MHD_OPTION_END);
+	/* clang-format on */
 	if (s->daemon == NULL)
 	{
 		snprintf(err, errlen, "cannot listen on %s port %d", cfg->listen_addr,

@@ -78,8 +78,7 @@ flush_locked(void)
 	batch_len = 0;
 }
 
-/* "<time> <level> <message>\n" into line (LOG_BUF bytes); returns the length.
- */
+/* "<time> <level> <message>\n" into line (LOG_BUF bytes); its length. */
 static size_t
 format_line(char *line, enum log_level level, const char *fmt, va_list ap)
 {
@@ -89,6 +88,7 @@ format_line(char *line, enum log_level level, const char *fmt, va_list ap)
 	static __thread size_t stamp_len;
 	struct timespec		   ts;
 	size_t				   len;
+	int					   n;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	if (ts.tv_sec != stamp_sec)
@@ -103,8 +103,8 @@ format_line(char *line, enum log_level level, const char *fmt, va_list ap)
 	len = stamp_len;
 	len += (size_t) snprintf(line + len, LOG_BUF - len, ".%03ldZ %s ",
 							 ts.tv_nsec / 1000000, level_names[level]);
-	vsnprintf(line + len, LOG_BUF - len, fmt, ap);
-	len = strlen(line);
+	n = vsnprintf(line + len, LOG_BUF - len, fmt, ap);
+	len = n < 0 ? strlen(line) : len + (size_t) n; /* n: untruncated */
 	if (len >= LOG_BUF - 1)
 		len = LOG_BUF - 2;
 	line[len++] = '\n';

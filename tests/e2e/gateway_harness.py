@@ -113,15 +113,20 @@ class Gateway:
                 return line
         return None
 
-    def client_of(self, request_id, timeout=5.0):
+    def wait_access_line(self, request_id, timeout=5.0):
+        """The access line of a request, once written (lines are batched)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             line = self.access_line(request_id)
-            if line:
-                m = re.search(r" client=(\S+)", line)
-                return m.group(1) if m else None
+            if line is not None:
+                return line
             time.sleep(0.05)
         return None
+
+    def client_of(self, request_id, timeout=5.0):
+        line = self.wait_access_line(request_id, timeout)
+        m = line and re.search(r" client=(\S+)", line)
+        return m.group(1) if m else None
 
     def __enter__(self):
         return self.start()

@@ -17,19 +17,9 @@ ACCESS = re.compile(r'^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z info access method
                     r'path="[^"]*" status=\d{3} ms=\d+\.\d rid=[0-9a-f]{16} client=\S+$')
 
 
-def request_ids(url, path, n, session=None):
-    s = session or requests.Session()
+def request_ids(url, path, n):
+    s = requests.Session()
     return [s.get(url + path, timeout=10).headers["X-Request-Id"] for _ in range(n)]
-
-
-def wait_for_line(gw, rid, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = gw.access_line(rid)
-        if line is not None:
-            return line
-        time.sleep(0.05)
-    return None
 
 
 def test_access_lines_wait_for_the_flush_interval():
@@ -37,14 +27,14 @@ def test_access_lines_wait_for_the_flush_interval():
         rid, = request_ids(gw.url, HEALTH, 1)
         time.sleep(0.5)
         assert gw.access_line(rid) is None, "written before the flush interval"
-        line = wait_for_line(gw, rid, 15)
+        line = gw.wait_access_line(rid, 15)
         assert line is not None and ACCESS.match(line), line
 
 
 def test_unbatched_lines_are_written_at_once():
     with Gateway(GATEWAY_LOG_FLUSH_MS=0) as gw:
         for rid in request_ids(gw.url, HEALTH, 3):
-            line = wait_for_line(gw, rid, 2)
+            line = gw.wait_access_line(rid, 2)
             assert line is not None and ACCESS.match(line), line
 
 

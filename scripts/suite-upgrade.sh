@@ -23,10 +23,12 @@ fresh_db() {
 fresh_db pgapp_fresh || { echo "0 passed, 1 failed"; exit 1; }
 psql_db pgapp_fresh -f "$PGAPP_ROOT/tests/upgrade/catalog.sql" >"$tmp/catalog-fresh.txt"
 
-for script in "$PGAPP_ROOT"/sql/pgapp--*--*.sql; do
-	old=$(basename "$script" .sql)
-	old=${old#pgapp--}
-	old=${old%%--*}
+# each release once, however many upgrade scripts start from it
+releases=$(for script in "$PGAPP_ROOT"/sql/pgapp--*--*.sql; do
+	base=${script##*/pgapp--}
+	echo "${base%%--*}"
+done | sort -u -V)
+for old in $releases; do
 	[ "$old" != "$current" ] || continue
 
 	# 1. data survives the update

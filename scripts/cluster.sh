@@ -115,8 +115,21 @@ cmd_stop() {
 	pg_run pg_ctl -D "$dir/data" -m "$mode" -w -t 60 stop >/dev/null || true
 }
 
+# As root, the postgres user must reach the cluster directory inside the
+# checkout.  A checkout made in a private directory (`mktemp -d`, mode 0700)
+# is opened for traversal only (o+x: no listing, no reading); a directory
+# above the checkout is never changed: the check in cmd_create names it.
+open_checkout() {
+	[ "$(id -u)" -eq 0 ] || return 0
+	! as_pg_user test -x "$PGAPP_ROOT" || return 0
+	as_pg_user test -x "$(dirname "$PGAPP_ROOT")" || return 0
+	chmod o+x "$PGAPP_ROOT"
+	say "opened $PGAPP_ROOT for traversal (o+x) so that the postgres user reaches its clusters"
+}
+
 cmd_create() {
 	local dir=$1 port=$2
+	open_checkout
 	if chroot_mode; then
 		case "$(realpath -m "$dir")" in
 		"$(workdir)"/*) ;;

@@ -36,3 +36,30 @@ load_env_file() {
 		[ -n "${!key+x}" ] || export "$key=$value"
 	done <"$file"
 }
+
+# pytest over DIRS..., then one line "N passed, N failed" from its JUnit
+# report: a skip counts as a failure (a strict xfail is a pinned, expected
+# failure and counts as a pass).  run_pytest XMLFILE DIR... [pytest args]
+run_pytest() {
+	local xml=$1
+	shift
+	/usr/bin/python3 -m pytest -q -p no:cacheprovider --junitxml="$xml" "$@"
+	/usr/bin/python3 - "$xml" <<'PY'
+import sys, xml.etree.ElementTree as ET
+try:
+    root = ET.parse(sys.argv[1]).getroot()
+except Exception:
+    print("0 passed, 1 failed"); sys.exit(1)
+suites = [root] if root.tag == "testsuite" else list(root)
+tests = sum(int(s.get("tests", 0)) for s in suites)
+bad = sum(int(s.get(k, 0)) for s in suites for k in ("failures", "errors", "skipped"))
+xfail = 0
+for case in root.iter("testcase"):
+    for sk in case.findall("skipped"):
+        if (sk.get("type") or "") == "pytest.xfail":
+            xfail += 1
+bad -= xfail
+print(f"{tests - bad} passed, {bad} failed")
+sys.exit(1 if bad else 0)
+PY
+}

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The shipped gateway image, without Docker: Dockerfile.gateway's runtime
+# target replayed stage by stage in Debian chroots (scripts/image-build.py),
+# then tests/image against that root file system and the cluster of
+# test.sh.  Root only; the Debian release comes from the Dockerfile.
+set -uo pipefail
+. "$(dirname "$0")/lib.sh"
+tmp=$1
+cd "$PGAPP_ROOT" || exit 1
+images=$PGAPP_ROOT/.pgapp/image
+# nothing started in an image root outlives the suite, nothing stays mounted
+trap '"$PGAPP_ROOT/scripts/pgchroot.sh" sweep "$images"' EXIT
+if [ "$(id -u)" -ne 0 ]; then
+	echo "image: needs root (debootstrap, chroot, mount); not run"
+	echo "0 passed, 1 failed"
+	exit 1
+fi
+say "image: Dockerfile.gateway, target runtime"
+if ! /usr/bin/python3 scripts/image-build.py Dockerfile.gateway runtime "$images/gateway" \
+	>"$tmp/image-build.log" 2>&1; then
+	tail -30 "$tmp/image-build.log"
+	echo "0 passed, 1 failed"
+	exit 1
+fi
+# shellcheck disable=SC2086 # PYTEST_ARGS: one word, e.g. -kname
+PGAPP_IMAGE_DIR=$images/gateway run_pytest "$tmp/pytest-image.xml" tests/image ${PYTEST_ARGS:-}

@@ -27,7 +27,10 @@ build() {
 	rm -rf "$work/gateway"
 	cp -r "$src/gateway" "$work/gateway"
 	find "$work/gateway" \( -name '*.o' -o -name pgapp-gateway \) -delete
-	make -s -C "$work/gateway" && cp "$work/gateway/pgapp-gateway" "$work/pgapp-gateway.run"
+	# a new file renamed over the old: the running binary cannot be
+	# overwritten in place ("Text file busy")
+	make -s -C "$work/gateway" && cp "$work/gateway/pgapp-gateway" "$work/pgapp-gateway.new" &&
+		mv -f "$work/pgapp-gateway.new" "$work/pgapp-gateway.run"
 }
 
 seen=

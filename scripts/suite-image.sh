@@ -15,12 +15,17 @@ if [ "$(id -u)" -ne 0 ]; then
 	echo "0 passed, 1 failed"
 	exit 1
 fi
-say "image: Dockerfile.gateway, target runtime"
-if ! /usr/bin/python3 scripts/image-build.py Dockerfile.gateway runtime "$images/gateway" \
-	>"$tmp/image-build.log" 2>&1; then
-	tail -30 "$tmp/image-build.log"
-	echo "0 passed, 1 failed"
-	exit 1
-fi
+build() {
+	say "image: Dockerfile.gateway, target $1"
+	if ! /usr/bin/python3 scripts/image-build.py Dockerfile.gateway "$1" "$2" \
+		>"$tmp/image-build-$1.log" 2>&1; then
+		tail -30 "$tmp/image-build-$1.log"
+		echo "0 passed, 1 failed"
+		exit 1
+	fi
+}
+build runtime "$images/gateway"
+build dev "$images/gateway-dev"
 # shellcheck disable=SC2086 # PYTEST_ARGS: one word, e.g. -kname
-PGAPP_IMAGE_DIR=$images/gateway run_pytest "$tmp/pytest-image.xml" tests/image ${PYTEST_ARGS:-}
+PGAPP_IMAGE_DIR=$images/gateway PGAPP_DEV_IMAGE_DIR=$images/gateway-dev \
+	run_pytest "$tmp/pytest-image.xml" tests/image ${PYTEST_ARGS:-}

@@ -253,7 +253,7 @@ class Builder:
                       "entrypoint": None, "cmd": None, "healthcheck": None,
                       "stopsignal": "SIGTERM"}
         shutil.copyfile("/etc/resolv.conf", os.path.join(root, "etc/resolv.conf"))
-        args = {}
+        args, cmd_here = {}, False
         say("stage %s (FROM %s)" % (stage.label(), stage.base))
         for line, ins, text in stage.steps:
             scope = dict(config["env"])
@@ -274,8 +274,12 @@ class Builder:
                 self.run_step(root, config, args, json_or_shell(text), where)
             elif ins == "COPY":
                 self.copy_step(stages, stage, root, config, substitute(text, scope), where)
-            elif ins in ("ENTRYPOINT", "CMD"):
-                config[ins.lower()] = json_or_shell(text)
+            elif ins == "ENTRYPOINT":
+                config["entrypoint"] = json_or_shell(text)
+                if not cmd_here:   # as Docker: an inherited CMD is dropped
+                    config["cmd"] = None
+            elif ins == "CMD":
+                config["cmd"], cmd_here = json_or_shell(text), True
             elif ins == "HEALTHCHECK":
                 m = re.search(r"\bCMD\s+(.*)$", text)
                 config["healthcheck"] = json_or_shell(m.group(1)) if m else None

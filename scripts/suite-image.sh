@@ -8,13 +8,17 @@ set -uo pipefail
 tmp=$1
 cd "$PGAPP_ROOT" || exit 1
 images=$PGAPP_ROOT/.pgapp/image
-# nothing started in an image root outlives the suite, nothing stays mounted
-trap '"$PGAPP_ROOT/scripts/pgchroot.sh" sweep "$images"' EXIT
 if [ "$(id -u)" -ne 0 ]; then
 	echo "image: needs root (debootstrap, chroot, mount); not run"
 	echo "0 passed, 1 failed"
 	exit 1
 fi
+# one image build at a time in a checkout (two test runs side by side)
+mkdir -p "$images"
+exec 9>"$images.lock"
+flock 9
+# nothing started in an image root outlives the suite, nothing stays mounted
+trap '"$PGAPP_ROOT/scripts/pgchroot.sh" sweep "$images"' EXIT
 build() {
 	say "image: Dockerfile.gateway, target $1"
 	if ! /usr/bin/python3 scripts/image-build.py Dockerfile.gateway "$1" "$2" \

@@ -2,6 +2,7 @@
 for every recipe it cannot replay (each checked before anything is built
 where possible; the rest on the cached Debian base)."""
 import importlib.util
+import json
 import os
 import shutil
 import subprocess
@@ -107,3 +108,30 @@ def test_it_refuses_to_run_without_root(tmp_path):
                         "runtime", str(tmp_path / "out")], capture_output=True, text=True)
     assert p.returncode == 1
     assert p.stderr.strip() == "image-build: needs root (debootstrap, chroot, mount)"
+
+
+def test_the_configuration_follows_dockers_rules(scratch):
+    rc, err, out = build(scratch, "\n".join([
+        "ARG GREETING=hello",
+        "FROM debian:bookworm-slim AS a",
+        "ARG GREETING",
+        'ENV MSG="${GREETING} world" EMPTY=${UNSET:-fallback}',
+        "WORKDIR /app",
+        "RUN test \"$MSG\" = 'hi world' && test \"$(pwd)\" = /app",
+        'CMD ["echo", "a"]',
+        "USER nobody",
+        "FROM a AS b",
+        'ENTRYPOINT ["true"]',
+        'HEALTHCHECK --interval=5s CMD ["test", "-d", "/app"]',
+        "STOPSIGNAL SIGINT",
+        "FROM b AS never",
+        "RUN exit 1",
+        ""]), target="b", args=["--build-arg", "GREETING=hi"])
+    assert rc == 0, err
+    with open(out / "config.json") as f:
+        config = json.load(f)
+    assert config["env"]["MSG"] == "hi world" and config["env"]["EMPTY"] == "fallback"
+    assert config["workdir"] == "/app" and config["user"] == "nobody"
+    assert config["entrypoint"] == ["true"] and config["cmd"] is None  # ENTRYPOINT drops an inherited CMD
+    assert config["healthcheck"] == ["test", "-d", "/app"] and config["stopsignal"] == "SIGINT"
+    assert sorted(os.listdir(out / "stages")) == ["a", "b"]             # only what b needs

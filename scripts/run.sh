@@ -11,10 +11,17 @@
 # in the environment wins over the file.  While it runs, .pgapp/run.env
 # holds DATABASE_URL (the DBA's URI) and PORT for other scripts.
 # GATEWAY_LISTEN (default 127.0.0.1) is the gateway's bind address.
+# PGAPP_RUN_DIR puts the cluster elsewhere (under `cluster.sh workdir`),
+# with its run.env beside it (DIR.env); the tests use it so as never to
+# touch a developer's own cluster.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-run_env=$PGAPP_ROOT/.pgapp/run.env
+if [ -n "${PGAPP_RUN_DIR:-}" ]; then
+	run_env=$PGAPP_RUN_DIR.env
+else
+	run_env=$PGAPP_ROOT/.pgapp/run.env
+fi
 
 cmd_psql() {
 	[ -f "$run_env" ] || die "no cluster is running: start \`make run\` first (in another terminal)"
@@ -43,7 +50,7 @@ cmd_serve() {
 	local workdir
 	workdir=$("$PGAPP_ROOT/scripts/cluster.sh" workdir)
 	# Globals: the EXIT trap needs them after the function is gone.
-	dir=$workdir/run
+	dir=${PGAPP_RUN_DIR:-$workdir/run}
 	mkdir -p "$workdir"
 	gateway_pid=
 	cleanup() {

@@ -4,6 +4,7 @@ scripts/test.sh starts a throwaway cluster and gateway and exports where
 they are (PGAPP_* variables); these fixtures only use what it exported.
 """
 import os
+import socket
 import subprocess
 import time
 import uuid
@@ -12,6 +13,14 @@ import pytest
 import requests
 
 API = "/api/v1"
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The variables of SPEC §4 (and the template's PROJECT_NAME): a test that
+# builds an environment from scratch drops these from its own.
+SPEC_VARIABLES = ["POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB", "DATABASE_URL",
+                  "GATEWAY_DB_USER", "GATEWAY_DB_PASSWORD", "SECRET_KEY", "ALGORITHM",
+                  "ACCESS_TOKEN_EXPIRE_MINUTES", "FIRST_SUPERUSER", "FIRST_SUPERUSER_PASSWORD",
+                  "ENVIRONMENT", "PORT", "GATEWAY_WORKERS", "BCRYPT_COST", "MAX_BODY_BYTES",
+                  "BACKEND_CORS_ORIGINS", "TRUSTED_PROXIES", "FRONTEND_HOST", "PROJECT_NAME"]
 
 
 def env(name):
@@ -35,10 +44,32 @@ def psql(query, db=None, user="postgres", check=True, variables=None):
     return proc.stdout.strip() if check else proc
 
 
+def free_port():
+    """A free TCP port on loopback."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cluster_env():
+    """The environment for scripts/cluster.sh: this run's major and stage."""
+    e = dict(os.environ)
+    e["PG"] = os.environ.get("PGAPP_PG_MAJOR", os.environ.get("PG", "15"))
+    if os.environ.get("PGAPP_STAGE_DIR"):
+        e["PGAPP_STAGE"] = os.environ["PGAPP_STAGE_DIR"]
+    return e
+
+
+def cluster_sh(*args):
+    proc = subprocess.run([os.path.join(ROOT, "scripts", "cluster.sh"), *args],
+                          env=cluster_env(), capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip()
+
+
 def cluster(action, mode="fast"):
     """Stop or start the test cluster (the gateway keeps running)."""
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    args = [os.path.join(root, "scripts", "cluster.sh"), action, env("PGAPP_CLUSTER_DIR")]
+    args = [os.path.join(ROOT, "scripts", "cluster.sh"), action, env("PGAPP_CLUSTER_DIR")]
     if action == "stop":
         args.append(mode)
     subprocess.run(args, check=True, env={**os.environ, "PGAPP_STAGE": env("PGAPP_STAGE_DIR")})

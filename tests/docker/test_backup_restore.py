@@ -13,7 +13,7 @@ import uuid
 import pytest
 
 from conftest import bearer, login
-from test_init_scripts import ROOT, cluster_env, cluster_sh, free_port
+from conftest import ROOT, cluster_env, cluster_sh, free_port
 
 
 def run_sql(psql, host, port, db, query, **variables):

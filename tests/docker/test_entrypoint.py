@@ -13,7 +13,8 @@ import time
 
 import pytest
 
-from test_init_scripts import ROOT, SPEC_VARIABLES, cluster_env, cluster_sh, dotenv, free_port
+from conftest import ROOT, SPEC_VARIABLES, cluster_env, cluster_sh, free_port
+from test_init_scripts import dotenv
 
 DOCKER = os.path.join(ROOT, "sql", "docker")
 

@@ -9,42 +9,14 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import tempfile
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SPEC_VARIABLES = ["POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB", "DATABASE_URL",
-                  "GATEWAY_DB_USER", "GATEWAY_DB_PASSWORD", "SECRET_KEY", "ALGORITHM",
-                  "ACCESS_TOKEN_EXPIRE_MINUTES", "FIRST_SUPERUSER", "FIRST_SUPERUSER_PASSWORD",
-                  "ENVIRONMENT", "PORT", "GATEWAY_WORKERS", "BCRYPT_COST", "MAX_BODY_BYTES",
-                  "BACKEND_CORS_ORIGINS", "TRUSTED_PROXIES", "FRONTEND_HOST", "PROJECT_NAME"]
+from conftest import ROOT, SPEC_VARIABLES, cluster_env, cluster_sh, free_port
+
 DB = "pgapp_docker"
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def cluster_env():
-    env = dict(os.environ)
-    env["PG"] = os.environ.get("PGAPP_PG_MAJOR", os.environ.get("PG", "15"))
-    if os.environ.get("PGAPP_STAGE_DIR"):
-        env["PGAPP_STAGE"] = os.environ["PGAPP_STAGE_DIR"]
-    return env
-
-
-def cluster_sh(*args):
-    proc = subprocess.run([os.path.join(ROOT, "scripts", "cluster.sh"), *args],
-                          env=cluster_env(), capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout.strip()
 
 
 def dotenv(path):

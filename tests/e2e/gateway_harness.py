@@ -16,7 +16,7 @@ import time
 
 import requests
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from conftest import ROOT, free_port  # noqa: F401 (free_port: for the tests that import it here)
 
 
 def gateway_bin():
@@ -29,12 +29,6 @@ def gateway_database_url():
     if not url:
         raise RuntimeError("PGAPP_GATEWAY_DATABASE_URL is not set: run through `make test`")
     return url
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def base_env(**overrides):

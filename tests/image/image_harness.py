@@ -4,18 +4,11 @@ environment plus what a compose file would add, on a loopback port."""
 import json
 import os
 import signal
-import socket
 import subprocess
 
 import requests
 
-from conftest import env
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from conftest import env, free_port
 
 
 class Image:

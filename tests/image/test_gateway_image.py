@@ -12,8 +12,8 @@ import os
 import pytest
 import requests
 
-from conftest import API, env, wait_for
-from image_harness import Container, Image, free_port
+from conftest import API, env, free_port, wait_for
+from image_harness import Container, Image
 
 IMAGE = Image(env("PGAPP_IMAGE_DIR"))
 CONFIG = IMAGE.config

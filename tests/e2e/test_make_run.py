@@ -1,0 +1,132 @@
+"""`make run` (scripts/run.sh), the README's first command, end to end:
+it builds, creates a cluster, applies the environment, serves the API;
+`make psql` reaches the cluster; Ctrl-C stops the gateway and the cluster;
+the next start keeps the data.  PGAPP_RUN_DIR puts this test's cluster in
+the run's work directory, never in a developer's `.pgapp/run`."""
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import tempfile
+
+import pytest
+import requests
+
+from conftest import API, ROOT, SPEC_VARIABLES, cluster_env, cluster_sh, free_port, wait_for
+
+RUN = os.path.join(ROOT, "scripts", "run.sh")
+
+
+@pytest.fixture(scope="module")
+def run_env():
+    workdir = cluster_sh("workdir")
+    parent = tempfile.mkdtemp(prefix="makerun.", dir=workdir)
+    os.chmod(parent, 0o755)
+    env = {k: v for k, v in cluster_env().items() if k not in SPEC_VARIABLES and not k.startswith("PG")}
+    env.update(PG=cluster_env()["PG"], PGAPP_RUN_DIR=os.path.join(parent, "run"),
+               PORT=str(free_port()), PGAPP_DB_PORT=str(free_port()),
+               ENVIRONMENT="local", SECRET_KEY=secrets.token_hex(32), BCRYPT_COST="4",
+               FIRST_SUPERUSER="runner@example.com", FIRST_SUPERUSER_PASSWORD="pw-" + secrets.token_hex(8),
+               GATEWAY_DB_PASSWORD="gw-" + secrets.token_hex(8), POSTGRES_DB="pgapp_run")
+    if "PGAPP_STAGE_DIR" in os.environ:
+        env["PGAPP_STAGE_DIR"] = os.environ["PGAPP_STAGE_DIR"]
+    try:
+        yield env
+    finally:
+        subprocess.run([os.path.join(ROOT, "scripts", "cluster.sh"), "stop", env["PGAPP_RUN_DIR"],
+                        "immediate"], env=cluster_env(), capture_output=True)
+        subprocess.run([os.path.join(ROOT, "scripts", "pgchroot.sh"), "sweep", parent], capture_output=True)
+        shutil.rmtree(parent, ignore_errors=True)
+
+
+class Run:
+    """scripts/run.sh in its own process group, as a terminal runs it."""
+
+    def __init__(self, env, log_path):
+        self.env = env
+        self.url = "http://127.0.0.1:%s" % env["PORT"]
+        self.log_path = log_path
+        with open(log_path, "w") as log:
+            self.proc = subprocess.Popen([RUN], env=env, cwd=ROOT, stdin=subprocess.DEVNULL,
+                                         stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def logged(self):
+        with open(self.log_path) as f:
+            return f.read()
+
+    def ready(self):
+        try:
+            return requests.get(self.url + "/ready", timeout=2).status_code == 200
+        except requests.RequestException:
+            return False
+
+    def ctrl_c(self):
+        """SIGINT to the whole foreground group, as a terminal's Ctrl-C."""
+        os.killpg(self.proc.pid, signal.SIGINT)
+        try:
+            return self.proc.wait(timeout=60)
+        finally:
+            if self.proc.poll() is None:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+
+
+def login(url, env):
+    r = requests.post(url + API + "/login/access-token", timeout=30,
+                      data={"username": env["FIRST_SUPERUSER"], "password": env["FIRST_SUPERUSER_PASSWORD"]})
+    assert r.status_code == 200, r.text
+    return {"Authorization": "Bearer " + r.json()["access_token"]}
+
+
+def psql(env, sql):
+    return subprocess.run([RUN, "psql", "-X", "-At", "-c", sql], env=env, cwd=ROOT,
+                          capture_output=True, text=True)
+
+
+def test_make_run_serves_keeps_its_data_and_stops_on_ctrl_c(run_env, tmp_path):
+    first = Run(run_env, tmp_path / "run1.log")
+    try:
+        assert wait_for(first.ready, timeout=180), first.logged()
+        headers = login(first.url, run_env)
+        r = requests.post(first.url + API + "/items/", json={"title": "made by make run"},
+                          headers=headers, timeout=10)
+        assert r.status_code == 200, r.text
+        item = r.json()["id"]
+
+        # run.env: the DBA's URI and the port, readable by its owner only
+        run_file = run_env["PGAPP_RUN_DIR"] + ".env"
+        assert oct(os.stat(run_file).st_mode & 0o777) == "0o600"
+        with open(run_file) as f:
+            lines = dict(line.rstrip("\n").split("=", 1) for line in f)
+        assert lines["PORT"] == run_env["PORT"] and lines["DATABASE_URL"].startswith("postgresql://")
+
+        # make psql: the DBA sees the item and the environment applied
+        p = psql(run_env, "SELECT title FROM pgapp.items WHERE id = '%s'" % item)
+        assert p.returncode == 0 and p.stdout.strip() == "made by make run", p.stderr
+
+        # a second make run on the same cluster is refused, and changes nothing
+        second = subprocess.run([RUN], env=dict(run_env, PORT=str(free_port())), cwd=ROOT,
+                                capture_output=True, text=True, timeout=120)
+        assert second.returncode != 0
+        assert "is already running (another make run?)" in second.stderr
+        assert first.ready()
+    finally:
+        rc = first.ctrl_c()
+    assert rc == 130, first.logged()
+    assert "stopping the cluster" in first.logged()
+    assert not os.path.exists(run_env["PGAPP_RUN_DIR"] + ".env")
+    assert not os.path.exists(os.path.join(run_env["PGAPP_RUN_DIR"], "data", "postmaster.pid"))
+    assert not first.ready()
+
+    # make psql with nothing running: one clear line
+    p = psql(run_env, "SELECT 1")
+    assert p.returncode != 0 and "no cluster is running" in p.stderr
+
+    again = Run(run_env, tmp_path / "run2.log")
+    try:
+        assert wait_for(again.ready, timeout=180), again.logged()
+        r = requests.get(again.url + API + "/items/" + item, headers=login(again.url, run_env), timeout=10)
+        assert r.status_code == 200 and r.json()["title"] == "made by make run"
+    finally:
+        assert again.ctrl_c() == 130, again.logged()

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# `make bench` works end to end; how fast is its own business (SPEC §10:
+# speed is measured in the benchmark, never in a test).  One 1-second
+# round per route and side at bcrypt cost 4, into the run's directory,
+# then one check each: it exits 0, prints the table, and writes the JSON
+# (every route of SPEC §10 with its fields, no non-2xx answer) and the PNG.
+set -uo pipefail
+. "$(dirname "$0")/lib.sh"
+tmp=$1
+out=$tmp/bench-smoke.json log=$tmp/bench-smoke.log
+BENCH_SECONDS=1 BENCH_ROUNDS=1 BENCH_WARMUP=1 BENCH_LOGIN_SECONDS=2 BENCH_LOGIN_ROUNDS=1 \
+	BCRYPT_COST=4 BENCH_OUT=$out "$PGAPP_ROOT/bench/run.sh" >"$log" 2>&1
+rc=$?
+/usr/bin/python3 - "$rc" "$out" "$log" <<'PY'
+import json, sys
+rc, out, log = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+routes = ["GET /api/v1/users/me", "GET /api/v1/items/?limit=10", "GET /api/v1/items/{id}",
+          "POST /api/v1/items/", "POST /api/v1/login/access-token", "GET /api/v1/utils/health-check/"]
+fields = ["route", "rps", "p50_ms", "p99_ms", "non2xx", "ceiling_tps", "ratio"]
+text = open(log, errors="replace").read()
+checks = [("bench/run.sh exits 0", rc == 0),
+          ("the table is printed", all(r in text for r in routes) and "JWT verifications/s" in text)]
+try:
+    rows = {r.get("route"): r for r in json.load(open(out))}
+except (OSError, ValueError, KeyError, TypeError, AttributeError):
+    rows = {}
+for r in routes:
+    row = rows.get(r, {})
+    checks.append((f"JSON row {r}", all(f in row for f in fields) and row.get("non2xx") == 0
+                   and row.get("rps", 0) > 0 and row.get("ceiling_tps", 0) > 0))
+try:
+    png = open(out[:-len(".json")] + ".png", "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+except OSError:
+    png = False
+checks.append(("the PNG chart", png))
+bad = [name for name, ok in checks if not ok]
+for name, ok in checks:
+    print(("ok      " if ok else "FAILED  ") + name)
+if bad:
+    print("bench log: " + log)
+    print(text[-3000:])
+print(f"{len(checks) - len(bad)} passed, {len(bad)} failed")
+sys.exit(1 if bad else 0)
+PY

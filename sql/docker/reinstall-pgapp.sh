@@ -23,7 +23,7 @@ find "$work/extension" \( -name '*.o' -o -name '*.so' -o -name '*.bc' -o -name '
 "$work/scripts/build-extension.sh" "$pg_config"
 if [ "${1:-}" = --recreate ]; then
 	user=${POSTGRES_USER:-postgres}
-	psql -X -q -v ON_ERROR_STOP=1 -h /var/run/postgresql -U "$user" -d "${POSTGRES_DB:-$user}" \
+	psql -X -q -v ON_ERROR_STOP=1 -h "${PGHOST:-/var/run/postgresql}" -U "$user" -d "${POSTGRES_DB:-$user}" \
 		-c 'DROP EXTENSION IF EXISTS pgapp CASCADE'
 fi
 pgapp-apply-env

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# `make bench` works end to end; how fast is its own business (SPEC §10:
-# speed is measured in the benchmark, never in a test).  One 1-second
-# round per route and side at bcrypt cost 4, into the run's directory,
-# then one check each: it exits 0, prints the table, and writes the JSON
-# (every route of SPEC §10 with its fields, no non-2xx answer) and the PNG.
+# `make bench` and `make soak` work end to end; how fast and how flat is
+# their own business (SPEC §10: speed is measured in the benchmark, never
+# in a test).  make bench: one 1-second round per route and side at bcrypt
+# cost 4; make soak: 10 seconds.  Both write into the run's directory; then
+# one check each: bench exits 0, prints the table, writes the JSON (every
+# route of SPEC §10 with its fields, no non-2xx answer) and the PNG; soak
+# exits 0 with its PASS line and JSON.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 tmp=$1
@@ -11,9 +13,13 @@ out=$tmp/bench-smoke.json log=$tmp/bench-smoke.log
 BENCH_SECONDS=1 BENCH_ROUNDS=1 BENCH_WARMUP=1 BENCH_LOGIN_SECONDS=2 BENCH_LOGIN_ROUNDS=1 \
 	BCRYPT_COST=4 BENCH_OUT=$out "$PGAPP_ROOT/bench/run.sh" >"$log" 2>&1
 rc=$?
-/usr/bin/python3 - "$rc" "$out" "$log" <<'PY'
+soak_out=$tmp/soak-smoke.json soak_log=$tmp/soak-smoke.log
+SOAK_SECONDS=10 SOAK_SAMPLE=2 SOAK_OUT=$soak_out "$PGAPP_ROOT/bench/soak.sh" >"$soak_log" 2>&1
+soak_rc=$?
+/usr/bin/python3 - "$rc" "$out" "$log" "$soak_rc" "$soak_out" "$soak_log" <<'PY'
 import json, sys
 rc, out, log = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+soak_rc, soak_out, soak_log = int(sys.argv[4]), sys.argv[5], sys.argv[6]
 routes = ["GET /api/v1/users/me", "GET /api/v1/items/?limit=10", "GET /api/v1/items/{id}",
           "POST /api/v1/items/", "POST /api/v1/login/access-token", "GET /api/v1/utils/health-check/"]
 fields = ["route", "rps", "p50_ms", "p99_ms", "non2xx", "ceiling_tps", "ratio"]
@@ -33,12 +39,21 @@ try:
 except OSError:
     png = False
 checks.append(("the PNG chart", png))
+soak_text = open(soak_log, errors="replace").read()
+try:
+    soak = json.load(open(soak_out))
+except (OSError, ValueError):
+    soak = {}
+checks.append(("make soak: exit 0, PASS line and JSON",
+               soak_rc == 0 and (soak_text.strip().splitlines() or [""])[-1].startswith("soak: PASS")
+               and soak.get("pass") is True and soak.get("requests", 0) > 0))
 bad = [name for name, ok in checks if not ok]
 for name, ok in checks:
     print(("ok      " if ok else "FAILED  ") + name)
 if bad:
-    print("bench log: " + log)
+    print("bench log: %s, soak log: %s" % (log, soak_log))
     print(text[-3000:])
+    print(soak_text[-2000:])
 print(f"{len(checks) - len(bad)} passed, {len(bad)} failed")
 sys.exit(1 if bad else 0)
 PY

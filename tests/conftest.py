@@ -4,8 +4,10 @@ scripts/test.sh starts a throwaway cluster and gateway and exports where
 they are (PGAPP_* variables); these fixtures only use what it exported.
 """
 import os
+import shutil
 import socket
 import subprocess
+import tempfile
 import time
 import uuid
 
@@ -65,6 +67,35 @@ def cluster_sh(*args):
                           env=cluster_env(), capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     return proc.stdout.strip()
+
+
+def dotenv(path):
+    out = {}
+    with open(path) as f:
+        for line in f:
+            line = line.rstrip("\n")
+            if line and not line.startswith("#"):
+                k, _, v = line.partition("=")
+                out[k] = v
+    return out
+
+
+@pytest.fixture(scope="module")
+def fresh_cluster():
+    """A new cluster of this run's major, (directory, port), per module."""
+    workdir = cluster_sh("workdir")
+    os.makedirs(workdir, exist_ok=True)
+    d = tempfile.mkdtemp(prefix="docker.", dir=workdir)
+    os.chmod(d, 0o755)
+    port = free_port()
+    cluster_sh("create", d, str(port))
+    try:
+        yield d, port
+    finally:
+        subprocess.run([os.path.join(ROOT, "scripts", "cluster.sh"), "stop", d, "immediate"],
+                       env=cluster_env(), capture_output=True)
+        subprocess.run([os.path.join(ROOT, "scripts", "pgchroot.sh"), "sweep", d], capture_output=True)
+        shutil.rmtree(d, ignore_errors=True)
 
 
 def cluster(action, mode="fast"):

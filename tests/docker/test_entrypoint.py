@@ -13,8 +13,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, SPEC_VARIABLES, cluster_env, cluster_sh, free_port
-from test_init_scripts import dotenv
+from conftest import ROOT, SPEC_VARIABLES, cluster_env, cluster_sh, dotenv, free_port
 
 DOCKER = os.path.join(ROOT, "sql", "docker")
 

@@ -8,43 +8,13 @@ import base64
 import json
 import os
 import secrets
-import shutil
 import subprocess
-import tempfile
 
 import pytest
 
-from conftest import ROOT, SPEC_VARIABLES, cluster_env, cluster_sh, free_port
+from conftest import ROOT, SPEC_VARIABLES, cluster_sh, dotenv
 
 DB = "pgapp_docker"
-
-
-def dotenv(path):
-    out = {}
-    with open(path) as f:
-        for line in f:
-            line = line.rstrip("\n")
-            if line and not line.startswith("#"):
-                k, _, v = line.partition("=")
-                out[k] = v
-    return out
-
-
-@pytest.fixture(scope="module")
-def fresh_cluster():
-    workdir = cluster_sh("workdir")
-    os.makedirs(workdir, exist_ok=True)
-    d = tempfile.mkdtemp(prefix="docker.", dir=workdir)
-    os.chmod(d, 0o755)
-    port = free_port()
-    cluster_sh("create", d, str(port))
-    try:
-        yield d, port
-    finally:
-        subprocess.run([os.path.join(ROOT, "scripts", "cluster.sh"), "stop", d, "immediate"],
-                       env=cluster_env(), capture_output=True)
-        subprocess.run([os.path.join(ROOT, "scripts", "pgchroot.sh"), "sweep", d], capture_output=True)
-        shutil.rmtree(d, ignore_errors=True)
 
 
 class Container:

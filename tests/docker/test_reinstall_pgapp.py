@@ -13,7 +13,7 @@ import subprocess
 import pytest
 
 from conftest import ROOT, cluster_env
-from test_init_scripts import Container, fresh_cluster  # noqa: F401 (a fixture)
+from test_init_scripts import Container
 
 MAJOR = cluster_env()["PG"]
 
@@ -34,7 +34,7 @@ def inside(cluster, src, *args, **extra):
 
 
 @pytest.fixture(scope="module")
-def dev_db(fresh_cluster):  # noqa: F811 (the fixture imported above)
+def dev_db(fresh_cluster):
     """The set-up of a first start, the dev image's commands in a bin
     directory, and a copy of the sources, all inside the chroot's tree."""
     c = Container(fresh_cluster)

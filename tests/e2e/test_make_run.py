@@ -4,7 +4,6 @@ it builds, creates a cluster, applies the environment, serves the API;
 the next start keeps the data.  PGAPP_RUN_DIR puts this test's cluster in
 the run's work directory, never in a developer's `.pgapp/run`."""
 import os
-import secrets
 import shutil
 import signal
 import subprocess
@@ -13,7 +12,7 @@ import tempfile
 import pytest
 import requests
 
-from conftest import API, ROOT, SPEC_VARIABLES, cluster_env, cluster_sh, free_port, wait_for
+from conftest import API, ROOT, SPEC_VARIABLES, cluster_env, cluster_sh, dotenv, free_port, wait_for
 
 RUN = os.path.join(ROOT, "scripts", "run.sh")
 
@@ -23,12 +22,11 @@ def run_env():
     workdir = cluster_sh("workdir")
     parent = tempfile.mkdtemp(prefix="makerun.", dir=workdir)
     os.chmod(parent, 0o755)
+    # nothing of the test run's own environment: make run reads .env, or
+    # .env.example (a fresh clone), as the README's quick start says
     env = {k: v for k, v in cluster_env().items() if k not in SPEC_VARIABLES and not k.startswith("PG")}
     env.update(PG=cluster_env()["PG"], PGAPP_RUN_DIR=os.path.join(parent, "run"),
-               PORT=str(free_port()), PGAPP_DB_PORT=str(free_port()),
-               ENVIRONMENT="local", SECRET_KEY=secrets.token_hex(32), BCRYPT_COST="4",
-               FIRST_SUPERUSER="runner@example.com", FIRST_SUPERUSER_PASSWORD="pw-" + secrets.token_hex(8),
-               GATEWAY_DB_PASSWORD="gw-" + secrets.token_hex(8), POSTGRES_DB="pgapp_run")
+               PORT=str(free_port()), PGAPP_DB_PORT=str(free_port()))
     if "PGAPP_STAGE_DIR" in os.environ:
         env["PGAPP_STAGE_DIR"] = os.environ["PGAPP_STAGE_DIR"]
     try:
@@ -72,9 +70,13 @@ class Run:
                 self.proc.wait()
 
 
-def login(url, env):
+def login(url):
+    """The first superuser of the file make run read."""
+    local = os.path.join(ROOT, ".env")
+    settings = dotenv(local if os.path.exists(local) else os.path.join(ROOT, ".env.example"))
     r = requests.post(url + API + "/login/access-token", timeout=30,
-                      data={"username": env["FIRST_SUPERUSER"], "password": env["FIRST_SUPERUSER_PASSWORD"]})
+                      data={"username": settings["FIRST_SUPERUSER"],
+                            "password": settings["FIRST_SUPERUSER_PASSWORD"]})
     assert r.status_code == 200, r.text
     return {"Authorization": "Bearer " + r.json()["access_token"]}
 
@@ -88,7 +90,7 @@ def test_make_run_serves_keeps_its_data_and_stops_on_ctrl_c(run_env, tmp_path):
     first = Run(run_env, tmp_path / "run1.log")
     try:
         assert wait_for(first.ready, timeout=180), first.logged()
-        headers = login(first.url, run_env)
+        headers = login(first.url)
         r = requests.post(first.url + API + "/items/", json={"title": "made by make run"},
                           headers=headers, timeout=10)
         assert r.status_code == 200, r.text
@@ -126,7 +128,7 @@ def test_make_run_serves_keeps_its_data_and_stops_on_ctrl_c(run_env, tmp_path):
     again = Run(run_env, tmp_path / "run2.log")
     try:
         assert wait_for(again.ready, timeout=180), again.logged()
-        r = requests.get(again.url + API + "/items/" + item, headers=login(again.url, run_env), timeout=10)
+        r = requests.get(again.url + API + "/items/" + item, headers=login(again.url), timeout=10)
         assert r.status_code == 200 and r.json()["title"] == "made by make run"
     finally:
         assert again.ctrl_c() == 130, again.logged()

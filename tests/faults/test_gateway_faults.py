@@ -35,7 +35,6 @@ def sleep_route(dba_sql, base_url):
     """GET /api/v1/gwtest/sleep/{seconds}: sleeps, then {"slept": seconds}.
     NOTIFY is asynchronous (and an earlier fault test may have the listener
     reconnecting), so the route is waited for, within a bound."""
-    role = gateway_role()
     dba_sql(f"""
         CREATE SCHEMA IF NOT EXISTS gwtest;
         CREATE OR REPLACE FUNCTION gwtest.sleep(seconds float8) RETURNS jsonb

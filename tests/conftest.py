@@ -3,6 +3,7 @@
 scripts/test.sh starts a throwaway cluster and gateway and exports where
 they are (PGAPP_* variables); these fixtures only use what it exported.
 """
+import contextlib
 import os
 import shutil
 import socket
@@ -80,22 +81,42 @@ def dotenv(path):
     return out
 
 
-@pytest.fixture(scope="module")
-def fresh_cluster():
-    """A new cluster of this run's major, (directory, port), per module."""
+@contextlib.contextmanager
+def scratch_dir(prefix):
+    """A directory in the run's work directory (inside the chroot for
+    PostgreSQL 13/17), readable by the cluster's user; whatever runs from
+    it is stopped and it is removed afterwards."""
     workdir = cluster_sh("workdir")
     os.makedirs(workdir, exist_ok=True)
-    d = tempfile.mkdtemp(prefix="docker.", dir=workdir)
+    d = tempfile.mkdtemp(prefix=prefix + ".", dir=workdir)
     os.chmod(d, 0o755)
-    port = free_port()
-    cluster_sh("create", d, str(port))
     try:
-        yield d, port
+        yield d
     finally:
-        subprocess.run([os.path.join(ROOT, "scripts", "cluster.sh"), "stop", d, "immediate"],
-                       env=cluster_env(), capture_output=True)
         subprocess.run([os.path.join(ROOT, "scripts", "pgchroot.sh"), "sweep", d], capture_output=True)
         shutil.rmtree(d, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def scratch_cluster(prefix, running=True):
+    """A new cluster of this run's major: (directory, port)."""
+    with scratch_dir(prefix) as d:
+        port = free_port()
+        try:
+            cluster_sh("create", d, str(port))
+            if not running:
+                cluster_sh("stop", d)
+            yield d, port
+        finally:
+            subprocess.run([os.path.join(ROOT, "scripts", "cluster.sh"), "stop", d, "immediate"],
+                           env=cluster_env(), capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def fresh_cluster():
+    """A new running cluster, (directory, port), per module."""
+    with scratch_cluster("docker") as c:
+        yield c
 
 
 def cluster(action, mode="fast"):

@@ -5,15 +5,13 @@ items: the user logs in again, an access token issued before the dump still
 authenticates, and the items are there, still private to their owner."""
 import json
 import os
-import shutil
 import subprocess
-import tempfile
 import uuid
 
 import pytest
 
 from conftest import bearer, login
-from conftest import ROOT, cluster_env, cluster_sh, free_port
+from conftest import cluster_env, cluster_sh, scratch_cluster
 
 
 def run_sql(psql, host, port, db, query, **variables):
@@ -48,19 +46,8 @@ def restore_into(cluster, db, dump):
 
 @pytest.fixture(scope="module")
 def second_cluster():
-    workdir = cluster_sh("workdir")
-    os.makedirs(workdir, exist_ok=True)
-    d = tempfile.mkdtemp(prefix="restore.", dir=workdir)
-    os.chmod(d, 0o755)
-    port = free_port()
-    cluster_sh("create", d, str(port))
-    try:
+    with scratch_cluster("restore") as (d, port):
         yield os.path.join(d, "sock"), port
-    finally:
-        subprocess.run([os.path.join(ROOT, "scripts", "cluster.sh"), "stop", d, "immediate"],
-                       env=cluster_env(), capture_output=True)
-        subprocess.run([os.path.join(ROOT, "scripts", "pgchroot.sh"), "sweep", d], capture_output=True)
-        shutil.rmtree(d, ignore_errors=True)
 
 
 def test_dump_restore_keeps_users_sessions_keys_and_items(api, superuser_token, second_cluster):

@@ -5,35 +5,21 @@ TCP connections, the health check turns green only after it, a stop signal
 is forwarded and ends the server, and a refused configuration stops the
 server and exits non-zero."""
 import os
-import shutil
 import signal
 import subprocess
-import tempfile
 import time
 
 import pytest
 
-from conftest import ROOT, SPEC_VARIABLES, cluster_env, cluster_sh, dotenv, free_port
+from conftest import ROOT, SPEC_VARIABLES, cluster_env, cluster_sh, dotenv, scratch_cluster
 
 DOCKER = os.path.join(ROOT, "sql", "docker")
 
 
 @pytest.fixture
 def stopped_cluster():
-    workdir = cluster_sh("workdir")
-    os.makedirs(workdir, exist_ok=True)
-    d = tempfile.mkdtemp(prefix="entry.", dir=workdir)
-    os.chmod(d, 0o755)
-    port = free_port()
-    cluster_sh("create", d, str(port))
-    cluster_sh("stop", d)
-    try:
-        yield d, port
-    finally:
-        subprocess.run([os.path.join(ROOT, "scripts", "cluster.sh"), "stop", d, "immediate"],
-                       env=cluster_env(), capture_output=True)
-        subprocess.run([os.path.join(ROOT, "scripts", "pgchroot.sh"), "sweep", d], capture_output=True)
-        shutil.rmtree(d, ignore_errors=True)
+    with scratch_cluster("entry", running=False) as c:
+        yield c
 
 
 def image_env(d, port, **overrides):

@@ -4,38 +4,32 @@ it builds, creates a cluster, applies the environment, serves the API;
 the next start keeps the data.  PGAPP_RUN_DIR puts this test's cluster in
 the run's work directory, never in a developer's `.pgapp/run`."""
 import os
-import shutil
 import signal
 import subprocess
-import tempfile
 
 import pytest
 import requests
 
-from conftest import API, ROOT, SPEC_VARIABLES, cluster_env, cluster_sh, dotenv, free_port, wait_for
+from conftest import API, ROOT, SPEC_VARIABLES, cluster_env, dotenv, free_port, scratch_dir, wait_for
 
 RUN = os.path.join(ROOT, "scripts", "run.sh")
 
 
 @pytest.fixture(scope="module")
 def run_env():
-    workdir = cluster_sh("workdir")
-    parent = tempfile.mkdtemp(prefix="makerun.", dir=workdir)
-    os.chmod(parent, 0o755)
-    # nothing of the test run's own environment: make run reads .env, or
-    # .env.example (a fresh clone), as the README's quick start says
-    env = {k: v for k, v in cluster_env().items() if k not in SPEC_VARIABLES and not k.startswith("PG")}
-    env.update(PG=cluster_env()["PG"], PGAPP_RUN_DIR=os.path.join(parent, "run"),
-               PORT=str(free_port()), PGAPP_DB_PORT=str(free_port()))
-    if "PGAPP_STAGE_DIR" in os.environ:
-        env["PGAPP_STAGE_DIR"] = os.environ["PGAPP_STAGE_DIR"]
-    try:
-        yield env
-    finally:
-        subprocess.run([os.path.join(ROOT, "scripts", "cluster.sh"), "stop", env["PGAPP_RUN_DIR"],
-                        "immediate"], env=cluster_env(), capture_output=True)
-        subprocess.run([os.path.join(ROOT, "scripts", "pgchroot.sh"), "sweep", parent], capture_output=True)
-        shutil.rmtree(parent, ignore_errors=True)
+    with scratch_dir("makerun") as parent:
+        # nothing of the test run's own environment: make run reads .env, or
+        # .env.example (a fresh clone), as the README's quick start says
+        env = {k: v for k, v in cluster_env().items() if k not in SPEC_VARIABLES and not k.startswith("PG")}
+        env.update(PG=cluster_env()["PG"], PGAPP_RUN_DIR=os.path.join(parent, "run"),
+                   PORT=str(free_port()), PGAPP_DB_PORT=str(free_port()))
+        if "PGAPP_STAGE_DIR" in os.environ:
+            env["PGAPP_STAGE_DIR"] = os.environ["PGAPP_STAGE_DIR"]
+        try:
+            yield env
+        finally:
+            subprocess.run([os.path.join(ROOT, "scripts", "cluster.sh"), "stop", env["PGAPP_RUN_DIR"],
+                            "immediate"], env=cluster_env(), capture_output=True)
 
 
 class Run:

@@ -221,6 +221,40 @@ def base_rootfs(image, cache):
     return base
 
 
+def in_root(root, path, follow_last=False):
+    """The host path of PATH inside the stage ROOT, resolved as the chroot
+    would see it: a symbolic link (absolute or with "..") never leads out
+    of ROOT.  The last component is followed only when asked (a directory
+    to create or a file to read); a file to write replaces a link."""
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    resolved, hops = [], 0
+    while parts:
+        part = parts.pop(0)
+        if part == "..":
+            resolved = resolved[:-1]
+            continue
+        host = os.path.join(root, *resolved, part)
+        if (parts or follow_last) and os.path.islink(host):
+            hops += 1
+            if hops > 40:
+                raise BuildError("too many symbolic links in %s" % path)
+            target = os.readlink(host)
+            if target.startswith("/"):
+                resolved = []
+            parts = [p for p in target.split("/") if p not in ("", ".")] + parts
+            continue
+        resolved.append(part)
+    return os.path.join(root, *resolved)
+
+
+def put_file(src, target):
+    """cp -a of one file or link to TARGET (replaced, never written through)."""
+    if os.path.islink(target) or os.path.isfile(target):
+        os.unlink(target)
+    shutil.copy2(src, target, follow_symlinks=False)
+    os.lchown(target, 0, 0)
+
+
 def copy_tree(src, dst):
     """cp -a: owners, modes and links kept."""
     if run(["cp", "-a", "--", src, dst]).returncode != 0:
@@ -266,8 +300,8 @@ class Builder:
                 for name, value in env_pairs(text):
                     config["env"][name] = substitute(value, scope)
             elif ins == "WORKDIR":
-                config["workdir"] = os.path.join(config["workdir"], substitute(text, scope))
-                os.makedirs(root + config["workdir"], exist_ok=True)
+                config["workdir"] = os.path.normpath(os.path.join(config["workdir"], substitute(text, scope)))
+                os.makedirs(in_root(root, config["workdir"], True), exist_ok=True)
             elif ins == "USER":
                 config["user"] = substitute(text, scope)
             elif ins == "RUN":
@@ -309,37 +343,33 @@ class Builder:
 
     def copy_step(self, stages, stage, root, config, text, where):
         dep, sources, dest = copy_args(text, where)
-        source_root, from_context = self.context, dep is None
-        if dep is not None:
-            source_root = self.roots[find_stage(stages[:stage.index], dep).index]
         if not dest.startswith("/"):
             dest = os.path.join(config["workdir"], dest)
         for src in sources:
-            path = os.path.join(source_root, src.lstrip("/"))
-            if from_context:
-                self.check_context_source(src, where)
-            elif not os.path.lexists(path):
-                raise BuildError("%s: COPY %s: no such file in stage %s" % (where, src, dep))
-            if os.path.isdir(path):
-                self.copy_dir(path, root + dest,
-                              os.path.relpath(path, source_root) if from_context else None)
+            if dep is None:
+                path = self.check_context_source(src, where)
             else:
-                target = root + dest
-                if dest.endswith("/"):
-                    os.makedirs(target, exist_ok=True)
-                    target = os.path.join(target, os.path.basename(path))
-                else:
-                    os.makedirs(os.path.dirname(target), exist_ok=True)
-                shutil.copy2(path, target, follow_symlinks=False)
-                os.lchown(target, 0, 0)
+                path = in_root(self.roots[find_stage(stages[:stage.index], dep).index], src, True)
+                if not os.path.lexists(path):
+                    raise BuildError("%s: COPY %s: no such file in stage %s" % (where, src, dep))
+            if os.path.isdir(path) and not os.path.islink(path):
+                self.copy_dir(path, root, dest,
+                              os.path.relpath(path, self.context) if dep is None else None)
+            else:
+                name = os.path.join(dest, os.path.basename(path)) if dest.endswith("/") else dest
+                os.makedirs(in_root(root, os.path.dirname(name), True), exist_ok=True)
+                put_file(path, in_root(root, name))
 
     def check_context_source(self, src, where):
-        path = os.path.join(self.context, src.lstrip("/"))
+        """The host path of a COPY source in the build context."""
+        path = os.path.normpath(os.path.join(self.context, src.lstrip("/")))
+        if path != self.context and not path.startswith(self.context + "/"):
+            raise BuildError("%s: COPY %s: outside the build context" % (where, src))
         if not os.path.lexists(path):
             raise BuildError("%s: COPY %s: no such file in the build context" % (where, src))
-        rel = os.path.relpath(path, self.context)
-        if ignored(self.rules, rel):
+        if ignored(self.rules, os.path.relpath(path, self.context)):
             raise BuildError("%s: COPY %s: excluded by .dockerignore" % (where, src))
+        return path
 
     def check(self, stages):
         """What can be refused before anything is built: unknown
@@ -356,12 +386,13 @@ class Builder:
                     for src in sources if dep is None and "$" not in text else []:
                         self.check_context_source(src, where)
 
-    def copy_dir(self, src, dst, context_rel):
-        """The directory's contents (not itself), .dockerignore applied to
-        context files; everything owned by root as Docker does."""
+    def copy_dir(self, src, root, dest, context_rel):
+        """The directory's contents (not itself) to DEST in ROOT,
+        .dockerignore applied to context files; everything owned by root,
+        as Docker does."""
         for dirpath, dirnames, filenames in os.walk(src):
             rel_dir = os.path.relpath(dirpath, src)
-            target_dir = os.path.normpath(os.path.join(dst, rel_dir))
+            target_dir = in_root(root, os.path.normpath(os.path.join(dest, rel_dir)), True)
             os.makedirs(target_dir, exist_ok=True)
             os.chown(target_dir, 0, 0)
             for name in sorted(dirnames + filenames):
@@ -372,9 +403,7 @@ class Builder:
                         dirnames.remove(name)
                     continue
                 if name in filenames or os.path.islink(os.path.join(dirpath, name)):
-                    target = os.path.join(target_dir, name)
-                    shutil.copy2(os.path.join(dirpath, name), target, follow_symlinks=False)
-                    os.lchown(target, 0, 0)
+                    put_file(os.path.join(dirpath, name), os.path.join(target_dir, name))
 
 
 def copy_args(text, where):

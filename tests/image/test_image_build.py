@@ -66,6 +66,25 @@ def test_copy_of_the_context_leaves_ignored_files_out(scratch):
     assert not os.path.exists(out / "rootfs" / "ctx" / "build.o")
 
 
+def test_copy_resolves_links_inside_the_image_and_never_writes_through_them(scratch):
+    # /linked is an absolute link in the image: resolved on the host it
+    # would name the host's /pgapp-image-build-test
+    host_dir = "/pgapp-image-build-test"
+    assert not os.path.lexists(host_dir)
+    rc, err, out = build(scratch, "\n".join([
+        "FROM debian:bookworm-slim",
+        "RUN mkdir -p %s && ln -s %s /linked && ln -s /etc/hostname /replaced" % (host_dir, host_dir),
+        "WORKDIR /linked/work",
+        "COPY keep.c /linked/",
+        "COPY keep.c /replaced",
+        "COPY keep.c .",
+        "RUN test -f %s/keep.c && test -f %s/work/keep.c" % (host_dir, host_dir),
+        "RUN test ! -L /replaced && cmp -s /replaced %s/keep.c && ! cmp -s /etc/hostname /replaced" % host_dir,
+        ""]), {"keep.c": "int x;\n"})
+    assert rc == 0, err
+    assert not os.path.lexists(host_dir), "written outside the image"
+
+
 def test_a_failing_run_stops_the_build_with_its_line_and_status(scratch):
     rc, err, _ = build(scratch, "FROM debian:bookworm-slim\nRUN exit 3\nRUN touch /never\n")
     assert rc == 1
@@ -84,6 +103,8 @@ def test_a_failing_run_stops_the_build_with_its_line_and_status(scratch):
     ("FROM debian:bookworm-slim\n", {}, "0", ["--build-arg", "NOVALUE"],
      "--build-arg NOVALUE: expected NAME=VALUE"),
     ("FROM debian:bookworm-slim\nADD x /x\n", {}, "0", [], "line 2: ADD is not supported"),
+    ("FROM debian:bookworm-slim\nCOPY ../outside /x\n", {}, "0", [],
+     "line 2: COPY ../outside: outside the build context"),
     ("FROM debian:bookworm-slim\nCOPY missing /x\n", {}, "0", [],
      "line 2: COPY missing: no such file in the build context"),
     ("FROM debian:bookworm-slim\nCOPY secret.env /x\n", {".dockerignore": "*.env\n", "secret.env": "K=V"},

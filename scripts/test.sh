@@ -3,13 +3,24 @@
 # every suite.  Everything started here is stopped by PID on exit, also on
 # failure or Ctrl-C.  The last line is "N passed, N failed".
 #
-#   SUITES="lint regress upgrade unit e2e fuzz"   which suites (default: all)
+#   SUITES="lint regress upgrade unit e2e fuzz bench image"   which suites
+#                                    (default: every one that can run here:
+#                                    bench on PostgreSQL 15 only, as make
+#                                    bench; image as root only)
 #   PG=15                            PostgreSQL major (13, 15, 17)
 #   KEEP=1                           keep the test directory
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
-SUITES=${SUITES:-lint regress upgrade unit e2e fuzz}
+if [ -z "${SUITES:-}" ]; then
+	SUITES="lint regress upgrade unit e2e fuzz"
+	[ "$PG" != 15 ] || SUITES+=" bench"
+	if [ "$(id -u)" -eq 0 ]; then
+		SUITES+=" image"
+	else
+		say "suite image not run: it needs root (debootstrap, chroot)"
+	fi
+fi
 "$PGAPP_ROOT/scripts/deps.sh" || exit 1
 
 gateway_pid=

@@ -17,8 +17,14 @@ fi
 mkdir -p "$images"
 exec 9>"$images.lock"
 flock 9
-# nothing started in an image root outlives the suite, nothing stays mounted
-trap '"$PGAPP_ROOT/scripts/pgchroot.sh" sweep "$images"' EXIT
+# nothing started in an image root outlives the suite, nothing stays
+# mounted, and the built stages (about 1.5 GB) go unless KEEP=1; the
+# Debian base stays cached
+cleanup() {
+	"$PGAPP_ROOT/scripts/pgchroot.sh" sweep "$images"
+	[ "${KEEP:-0}" = 1 ] || rm -rf "$images/gateway" "$images/gateway-dev"
+}
+trap cleanup EXIT
 build() {
 	say "image: Dockerfile.gateway, target $1"
 	if ! /usr/bin/python3 scripts/image-build.py Dockerfile.gateway "$1" "$2" \

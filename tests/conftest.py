@@ -181,6 +181,14 @@ def new_user(api, superuser_token):
             "token": tokens["access_token"], "refresh_token": tokens["refresh_token"]}
 
 
+def http_status(url, timeout=2.0):
+    """The status of a GET of url, or None when nothing answers."""
+    try:
+        return requests.get(url, timeout=timeout).status_code
+    except requests.RequestException:
+        return None
+
+
 def wait_for(predicate, timeout=10.0, interval=0.05):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

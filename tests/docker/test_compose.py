@@ -9,7 +9,8 @@ import subprocess
 import pytest
 import yaml
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from conftest import ROOT
+
 TUNING_VARIABLES = {"GATEWAY_LISTEN", "GATEWAY_POOL_WAIT_MS", "GATEWAY_MAX_CONNS",
                     "GATEWAY_MAX_CONNS_PER_IP", "GATEWAY_CONN_TIMEOUT", "GATEWAY_REQUEST_DEADLINE",
                     "GATEWAY_DRAIN_SECONDS", "GATEWAY_LOG_FLUSH_MS"}

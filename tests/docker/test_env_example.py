@@ -2,7 +2,8 @@
 import os
 import re
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from conftest import ROOT
+
 DEV_KEY = "dev-secret-key-for-local-use-only-change-me-0123456789"
 SPEC_VARIABLES = ["POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB", "DATABASE_URL",
                   "GATEWAY_DB_USER", "GATEWAY_DB_PASSWORD", "SECRET_KEY", "ALGORITHM",

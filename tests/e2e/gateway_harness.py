@@ -14,9 +14,7 @@ import subprocess
 import tempfile
 import time
 
-import requests
-
-from conftest import ROOT, free_port  # noqa: F401 (free_port: for the tests that import it here)
+from conftest import ROOT, free_port, http_status  # noqa: F401 (free_port: for the tests that import it here)
 
 
 def gateway_bin():
@@ -69,11 +67,8 @@ class Gateway:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"gateway exited {self.proc.returncode}: {self.log()}")
-            try:
-                if requests.get(self.url + path, timeout=1).status_code == 200:
-                    return self
-            except requests.RequestException:
-                pass
+            if http_status(self.url + path, timeout=1) == 200:
+                return self
             time.sleep(0.05)
         raise RuntimeError(f"gateway not {path} in {timeout}s: {self.log()}")
 

@@ -2,6 +2,7 @@
 database is reachable."""
 import os
 import socket
+import subprocess
 import time
 import urllib.parse
 import uuid
@@ -9,7 +10,7 @@ import uuid
 import pytest
 import requests
 
-from gateway_harness import Gateway, base_env, free_port, gateway_database_url, run_until_exit
+from gateway_harness import Gateway, base_env, free_port, gateway_bin, gateway_database_url, run_until_exit
 
 
 def refused(env):
@@ -140,8 +141,7 @@ def test_no_thread_for_the_log_flusher_is_refused():
     """The flusher is the first thread the gateway starts: when the system
     refuses it (here RLIMIT_NPROC of 1 for an unprivileged user), start-up
     stops with one line instead of running without its log."""
-    import subprocess
-    binary = os.path.realpath(os.environ.get("PGAPP_GATEWAY_BIN", "gateway/pgapp-gateway"))
+    binary = os.path.realpath(gateway_bin())
     cmd = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
            "prlimit", "--nproc=1", "--", binary]
     proc = subprocess.run(cmd, env=base_env(), capture_output=True, text=True, timeout=15)

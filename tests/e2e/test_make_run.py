@@ -10,7 +10,7 @@ import subprocess
 import pytest
 import requests
 
-from conftest import API, ROOT, SPEC_VARIABLES, cluster_env, dotenv, free_port, scratch_dir, wait_for
+from conftest import API, ROOT, SPEC_VARIABLES, cluster_env, dotenv, free_port, http_status, scratch_dir, wait_for
 
 RUN = os.path.join(ROOT, "scripts", "run.sh")
 
@@ -48,10 +48,7 @@ class Run:
             return f.read()
 
     def ready(self):
-        try:
-            return requests.get(self.url + "/ready", timeout=2).status_code == 200
-        except requests.RequestException:
-            return False
+        return http_status(self.url + "/ready") == 200
 
     def ctrl_c(self):
         """SIGINT to the whole foreground group, as a terminal's Ctrl-C."""

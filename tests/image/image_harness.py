@@ -6,9 +6,7 @@ import os
 import signal
 import subprocess
 
-import requests
-
-from conftest import env, free_port
+from conftest import env, free_port, http_status
 
 
 class Image:
@@ -61,10 +59,7 @@ class Container:
                                      stdout=self.log, stderr=subprocess.STDOUT)
 
     def status(self, path):
-        try:
-            return requests.get(self.url + path, timeout=2).status_code
-        except requests.RequestException:
-            return None
+        return http_status(self.url + path)
 
     def ready(self):
         return self.status("/ready") == 200

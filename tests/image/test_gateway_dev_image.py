@@ -14,10 +14,9 @@ import subprocess
 
 import pytest
 
-from conftest import env, wait_for
+from conftest import ROOT, env, wait_for
 from image_harness import Container, Image
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 IMAGE = Image(env("PGAPP_DEV_IMAGE_DIR"))
 MAIN_C = os.path.join("gateway", "src", "main.c")
 

@@ -9,7 +9,8 @@ import subprocess
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from conftest import ROOT
+
 SCRIPT = os.path.join(ROOT, "scripts", "image-build.py")
 _spec = importlib.util.spec_from_file_location("image_build", SCRIPT)
 image_build = importlib.util.module_from_spec(_spec)

@@ -10,9 +10,8 @@ import uuid
 
 import pytest
 
-from conftest import bearer, login, wait_for
+from conftest import ROOT, bearer, login, wait_for
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def server_log():

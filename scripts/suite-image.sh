@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The shipped gateway image, without Docker: Dockerfile.gateway's runtime
-# target replayed stage by stage in Debian chroots (scripts/image-build.py),
-# then tests/image against that root file system and the cluster of
-# test.sh.  Root only; the Debian release comes from the Dockerfile.
+# The shipped gateway images, without Docker: Dockerfile.gateway's runtime
+# and dev targets replayed stage by stage in Debian chroots
+# (scripts/image-build.py), then tests/image against those root file
+# systems and the cluster of test.sh.  Root only; the Debian release comes
+# from the Dockerfile.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 tmp=$1

@@ -5,7 +5,7 @@
 # fresh clone gets exactly that mode: one check per script.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
-cd "$PGAPP_ROOT"
+cd "$PGAPP_ROOT" || exit 1
 command -v clang-format >/dev/null || die "clang-format is missing (scripts/deps.sh)"
 passed=0 failed=0
 while IFS= read -r f; do

@@ -43,8 +43,10 @@ vars=(ENVIRONMENT SECRET_KEY ALGORITHM ACCESS_TOKEN_EXPIRE_MINUTES BCRYPT_COST
 file="$dir/pgapp-setup.env"
 umask 077
 : >"$file"
+# unset or empty: the default, or the value the database already keeps
+# (compose passes every variable, empty when .env leaves it out)
 for v in "${vars[@]}"; do
-	[ -n "${!v+x}" ] || continue
+	[ -n "${!v:-}" ] || continue
 	case "${!v}" in *$'\n'*) die "$v: newlines are not allowed" ;; esac
 	printf '%s=%s\n' "$v" "${!v}" >>"$file"
 done

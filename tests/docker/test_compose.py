@@ -9,7 +9,7 @@ import subprocess
 import pytest
 import yaml
 
-from conftest import ROOT
+from conftest import ROOT, dotenv
 
 TUNING_VARIABLES = {"GATEWAY_LISTEN", "GATEWAY_POOL_WAIT_MS", "GATEWAY_MAX_CONNS",
                     "GATEWAY_MAX_CONNS_PER_IP", "GATEWAY_CONN_TIMEOUT", "GATEWAY_REQUEST_DEADLINE",
@@ -101,9 +101,46 @@ def test_tuning_reaches_the_app_empty_by_default(project):
     assert app["GATEWAY_LOG_FLUSH_MS"] == "250" and app["GATEWAY_LISTEN"] == "::"
 
 
-def test_environment_overrides_env_file(project):
-    cfg = config(project, "docker-compose.yml", env={"GATEWAY_DB_PASSWORD": "from-the-environment"})
-    assert ":from-the-environment@" in cfg["services"]["app"]["environment"]["DATABASE_URL"]
+DB_VARIABLES = {"POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB", "GATEWAY_DB_USER",
+                "GATEWAY_DB_PASSWORD", "SECRET_KEY", "ALGORITHM", "ACCESS_TOKEN_EXPIRE_MINUTES",
+                "BCRYPT_COST", "FIRST_SUPERUSER", "FIRST_SUPERUSER_PASSWORD", "FRONTEND_HOST",
+                "PROJECT_NAME", "ENVIRONMENT"}
+
+
+def test_db_gets_the_env_file_values(project):
+    db = config(project, "docker-compose.yml")["services"]["db"]["environment"]
+    env = dotenv(os.path.join(ROOT, ".env.example"))
+    for var in DB_VARIABLES:
+        assert db[var] == env[var], var
+
+
+@pytest.mark.parametrize("files", [("docker-compose.yml",), ("docker-compose.yml", "docker-compose.prod.yml")])
+def test_environment_overrides_env_file(project, files):
+    """Both services: a password changed in the shell only for the app
+    would leave the gateway unable to log in."""
+    shell = {var: "from-the-shell-" + var.lower() for var in DB_VARIABLES}
+    shell["ENVIRONMENT"] = "staging"
+    cfg = config(project, *files, env=shell)
+    db, app = cfg["services"]["db"]["environment"], cfg["services"]["app"]["environment"]
+    for var in DB_VARIABLES:
+        assert db[var] == shell[var], var
+    assert ":from-the-shell-gateway_db_password@" in app["DATABASE_URL"]
+    assert app["ENVIRONMENT"] == db["ENVIRONMENT"] == "staging"
+
+
+def test_production_environment_defaults_to_production(project):
+    """With ENVIRONMENT in neither .env nor the shell, both services run as
+    production (the development key is refused there)."""
+    with open(project / ".env") as f:
+        lines = [line for line in f if not line.startswith("ENVIRONMENT=")]
+    (project / ".env").write_text("".join(lines))
+    try:
+        cfg = config(project, "docker-compose.yml", "docker-compose.prod.yml")
+        assert {svc["environment"]["ENVIRONMENT"] for svc in cfg["services"].values()} == {"production"}
+        cfg = config(project, "docker-compose.yml")
+        assert {svc["environment"]["ENVIRONMENT"] for svc in cfg["services"].values()} == {"local"}
+    finally:
+        shutil.copy(os.path.join(ROOT, ".env.example"), project / ".env")
 
 
 def test_production_override(project):

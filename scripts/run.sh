@@ -94,7 +94,7 @@ cmd_serve() {
 	umask 022
 
 	say "cluster URI (DBA): $dba_url"
-	say "psql: make psql    API: http://localhost:$port/api/v1/    docs: http://localhost:$port/openapi.json"
+	say "psql: make psql    API: http://localhost:$port/api/v1/    OpenAPI: http://localhost:$port/api/v1/openapi.json"
 	# The gateway gets its own variables only: never SECRET_KEY.
 	env -i PATH="$PATH" LANG="${LANG:-C.UTF-8}" \
 		DATABASE_URL="$gw_url" PORT="$port" GATEWAY_LISTEN="${GATEWAY_LISTEN:-127.0.0.1}" \

@@ -4,6 +4,7 @@ it builds, creates a cluster, applies the environment, serves the API;
 the next start keeps the data.  PGAPP_RUN_DIR puts this test's cluster in
 the run's work directory, never in a developer's `.pgapp/run`."""
 import os
+import re
 import signal
 import subprocess
 
@@ -82,6 +83,11 @@ def test_make_run_serves_keeps_its_data_and_stops_on_ctrl_c(run_env, tmp_path):
     try:
         assert wait_for(first.ready, timeout=180), first.logged()
         headers = login(first.url)
+        # the OpenAPI link it prints works (it once printed a path that 404s)
+        links = re.findall(r"OpenAPI: (http://localhost:\d+/\S+)", first.logged())
+        assert links, first.logged()
+        r = requests.get(links[0].replace("localhost", "127.0.0.1", 1), timeout=10)
+        assert r.status_code == 200 and r.json()["openapi"].startswith("3."), r.text
         r = requests.post(first.url + API + "/items/", json={"title": "made by make run"},
                           headers=headers, timeout=10)
         assert r.status_code == 200, r.text

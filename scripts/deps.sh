@@ -8,7 +8,7 @@ packages=(
 	build-essential pkg-config
 	postgresql-15 postgresql-server-dev-15 postgresql-contrib
 	libpq-dev libmicrohttpd-dev libssl-dev
-	python3 python3-pytest python3-requests python3-jwt
+	python3 python3-pytest python3-requests python3-jwt python3-jsonschema python3-yaml
 	clang llvm libclang-rt-14-dev clang-format
 	curl wrk debootstrap docker-compose
 	python3-matplotlib

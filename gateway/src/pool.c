@@ -305,6 +305,8 @@ reconnector_main(void *arg)
 	return NULL;
 }
 
+static void pool_sweep(struct pool *p);
+
 /* Reload the catalog on conn and publish it; -1 when it failed. */
 static int
 reload_catalog(PGconn *conn)
@@ -337,6 +339,7 @@ listen_loop(struct pool *p, PGconn *conn)
 		if (PQconsumeInput(conn) == 0 || PQstatus(conn) != CONNECTION_OK)
 		{
 			log_msg(LOG_WARN, "listener: connection lost");
+			pool_sweep(p);
 			return;
 		}
 		while ((note = PQnotifies(conn)) != NULL)
@@ -367,6 +370,8 @@ listener_main(void *arg)
 		{
 			if (atomic_load(&p->fatal_set))
 				break;
+			/* the server is away: the pool's goodbyes may arrive late */
+			pool_sweep(p);
 			sleep_ms(p, backoff);
 			backoff = next_backoff(backoff);
 			continue;
@@ -581,6 +586,33 @@ pool_release(struct pool *p, int i, bool broken)
 	else if (!hand_to_waiter(p, i))
 		p->slots[i].state = SLOT_IDLE;
 	pthread_mutex_unlock(&p->lock);
+}
+
+/*
+ * The listener lost its connection or cannot connect, most often because
+ * the server went away: check the idle connections now (and at each of
+ * the listener's retries) rather than on the next request,
+ * so that /ready answers 503 on a quiet gateway too and the reconnector
+ * starts at once.  Each is claimed like a request would claim it.
+ */
+static void
+pool_sweep(struct pool *p)
+{
+	for (int i = 0; i < p->size; i++)
+	{
+		PGconn *conn;
+
+		pthread_mutex_lock(&p->lock);
+		if (p->slots[i].state != SLOT_IDLE)
+		{
+			pthread_mutex_unlock(&p->lock);
+			continue;
+		}
+		p->slots[i].state = SLOT_BUSY;
+		conn = p->slots[i].conn;
+		pthread_mutex_unlock(&p->lock);
+		pool_release(p, i, !slot_alive(conn));
+	}
 }
 
 static char *

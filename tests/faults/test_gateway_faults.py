@@ -79,6 +79,24 @@ def test_database_stop_gives_503_fast_then_recovers(base_url):
     assert requests.get(base_url + "/ready", timeout=5).status_code == 200
 
 
+def test_ready_follows_the_database_on_a_quiet_gateway(base_url):
+    """No API request while the database is away: /ready alone (what an
+    orchestrator's probe sends) must see it go and come back.  It used to
+    stay 200 until some request found the pooled connections dead."""
+    def ready():
+        return requests.get(base_url + "/ready", timeout=5).status_code
+
+    assert wait_for(lambda: ready() == 200, 15)
+    cluster("stop", mode="immediate")
+    try:
+        assert wait_for(lambda: ready() == 503, 5)
+        assert requests.get(base_url + "/live", timeout=5).status_code == 200
+    finally:
+        cluster("start")
+    assert wait_for(lambda: ready() == 200, 15)
+    assert requests.get(base_url + HEALTH, timeout=5).status_code == 200
+
+
 def test_terminated_backends_recover(base_url, dba_sql, gateway_log):
     assert requests.get(base_url + HEALTH, timeout=5).status_code == 200
     with open(gateway_log, "rb") as f:

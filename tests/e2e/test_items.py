@@ -99,6 +99,17 @@ def test_list_newest_first_with_count(api, new_user):
     assert all(set(i) == ITEM_KEYS for i in body["data"])
 
 
+def test_list_default_limit_is_100(api, new_user):
+    token = new_user["token"]
+    for n in range(101):
+        create(api, token, "item %d" % n)
+    r = api.get("/items/", headers=bearer(token))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["count"] == 101 and len(body["data"]) == 100
+    assert body["data"][0]["title"] == "item 100" and body["data"][-1]["title"] == "item 1"
+
+
 def test_list_of_new_user_is_empty(api, new_user):
     r = api.get("/items/", headers=bearer(new_user["token"]))
     assert r.status_code == 200

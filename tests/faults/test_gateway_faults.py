@@ -97,6 +97,27 @@ def test_ready_follows_the_database_on_a_quiet_gateway(base_url):
     assert requests.get(base_url + HEALTH, timeout=5).status_code == 200
 
 
+def test_gateway_started_before_the_database_waits_for_it():
+    """SPEC §9: a gateway that has never reached its database serves /live,
+    answers 503 meanwhile, and becomes ready once the database is up,
+    without a restart of its own."""
+    cluster("stop", mode="immediate")
+    g = Gateway()
+    try:
+        g.start(wait_ready=False)
+        assert requests.get(g.url + "/live", timeout=5).status_code == 200
+        assert requests.get(g.url + "/ready", timeout=5).status_code == 503
+        r = requests.get(g.url + HEALTH, timeout=5)
+        assert r.status_code == 503 and r.headers.get("Retry-After") == "1"
+    finally:
+        cluster("start")
+    try:
+        assert wait_for(lambda: requests.get(g.url + "/ready", timeout=5).status_code == 200, 15)
+        assert requests.get(g.url + HEALTH, timeout=5).status_code == 200
+    finally:
+        assert g.stop() == 0
+
+
 def test_terminated_backends_recover(base_url, dba_sql, gateway_log):
     assert requests.get(base_url + HEALTH, timeout=5).status_code == 200
     with open(gateway_log, "rb") as f:
@@ -200,10 +221,13 @@ def test_a_busy_connection_does_not_hold_up_other_requests(sleep_route):
 
 # ---- connection limits ----
 
-def test_per_address_limit_refuses_then_frees():
-    """GATEWAY_MAX_CONNS_PER_IP=3: a fourth connection from the same address
-    is closed without an answer; a closed one frees its place."""
-    with Gateway(GATEWAY_MAX_CONNS_PER_IP=3) as g:
+@pytest.mark.parametrize("limits", [{"GATEWAY_MAX_CONNS_PER_IP": "3"},
+                                    {"GATEWAY_MAX_CONNS": "3", "GATEWAY_MAX_CONNS_PER_IP": "0"}],
+                         ids=["per-address", "total"])
+def test_connection_limit_refuses_then_frees(limits):
+    """A limit of 3 (per address, or in all): a fourth connection is closed
+    without an answer; a closed one frees its place."""
+    with Gateway(**limits) as g:
         request = b"GET /live HTTP/1.1\r\nHost: x\r\n\r\n"
         held = []
         try:

@@ -1,5 +1,7 @@
 #include "unit.h"
 
+#include <unistd.h>
+
 #include "config.h"
 
 /* The fake environment: NULL-terminated name/value pairs. */
@@ -53,6 +55,7 @@ test_config(void)
 
 	{
 		const char *const env[] = {URL, NULL};
+		const int		  cpus = (int) sysconf(_SC_NPROCESSORS_ONLN);
 
 		CHECK(load(env, &cfg, err, sizeof(err)) == 0);
 		CHECK(cfg.port == 8000);
@@ -62,7 +65,9 @@ test_config(void)
 		CHECK(cfg.pool_wait_ms == 2000);
 		CHECK(cfg.drain_seconds == 10);
 		CHECK(cfg.log_flush_ms == 100);
-		CHECK(cfg.workers >= 1);
+		CHECK(cfg.max_conns == 1000 && cfg.max_conns_per_ip == 100);
+		/* SPEC §4: the number of CPUs (at most 64) */
+		CHECK(cfg.workers == (cpus > 64 ? 64 : cpus));
 		CHECK(cfg.n_cors_origins == 0 && cfg.n_trusted_proxies == 0);
 		CHECK_STR(cfg.listen_addr, "0.0.0.0");
 		config_free(&cfg);

@@ -97,10 +97,11 @@ def test_ready_follows_the_database_on_a_quiet_gateway(base_url):
     assert requests.get(base_url + HEALTH, timeout=5).status_code == 200
 
 
-def test_gateway_started_before_the_database_waits_for_it():
+def test_gateway_started_before_the_database_waits_for_it(base_url):
     """SPEC §9: a gateway that has never reached its database serves /live,
     answers 503 meanwhile, and becomes ready once the database is up,
-    without a restart of its own."""
+    without a restart of its own.  (base_url: the module's gateway, which
+    loses its connections here too, is left ready for the next test.)"""
     cluster("stop", mode="immediate")
     g = Gateway()
     try:
@@ -116,6 +117,7 @@ def test_gateway_started_before_the_database_waits_for_it():
         assert requests.get(g.url + HEALTH, timeout=5).status_code == 200
     finally:
         assert g.stop() == 0
+        assert wait_route(base_url, HEALTH, timeout=15)
 
 
 def test_terminated_backends_recover(base_url, dba_sql, gateway_log):

@@ -29,6 +29,15 @@
 #define PgappCurrentLxid() (MyProc->lxid)
 #endif
 
+/* pg_proc_aclcheck was folded into object_aclcheck in 16 */
+#if PG_VERSION_NUM >= 160000
+#define PgappProcAclCheck(proc, role, mode) \
+	object_aclcheck(ProcedureRelationId, (proc), (role), (mode))
+#else
+#define PgappProcAclCheck(proc, role, mode) \
+	pg_proc_aclcheck((proc), (role), (mode))
+#endif
+
 /* HASH_STRINGS must be said explicitly from 14 on; 13 assumes it */
 #ifndef HASH_STRINGS
 #define HASH_STRINGS 0

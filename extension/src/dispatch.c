@@ -7,6 +7,10 @@
  * subtransaction and turn its outcome into (status, headers, body).
  * DispatchMapError() is the one place where an SQLSTATE becomes an HTTP
  * response (SPEC §1 invariant 6).  See docs/ARCHITECTURE.md.
+ *
+ * fmgr checks no privilege: the dispatcher checks EXECUTE on the handler
+ * itself, on every call, for the role that calls api.dispatch, as the
+ * executor would before calling a function (DispatchCheckPrivilege).
  */
 #include "postgres.h"
 
@@ -15,6 +19,8 @@
 #include "access/htup_details.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/objectaccess.h"
+#include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
@@ -24,6 +30,7 @@
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/inval.h"
@@ -31,6 +38,7 @@
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/regproc.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
 #include "utils/uuid.h"
@@ -338,6 +346,57 @@ DispatchFindRoute(int id)
 	if (routes == NULL || (routes_stale && handler_depth == 0))
 		DispatchLoadRoutes();
 	return hash_search(routes, &id, HASH_FIND, NULL);
+}
+
+/*
+ * api.dispatch must run as its caller: as SECURITY DEFINER, GetUserId()
+ * would be its owner, who may execute every handler of the extension, and
+ * DispatchCheckPrivilege would check nothing.
+ */
+static void
+DispatchCheckInvoker(Oid self)
+{
+	HeapTuple tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(self));
+	bool	  secdef;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for function %u", self);
+	secdef = ((Form_pg_proc) GETSTRUCT(tup))->prosecdef;
+	ReleaseSysCache(tup);
+	if (secdef)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_FUNCTION_DEFINITION),
+				 errmsg("function %s must not be SECURITY DEFINER",
+						format_procedure(self)),
+				 errdetail("The privilege to execute a route's handler is "
+						   "checked for the role calling the dispatcher; "
+						   "SECURITY DEFINER would make that its owner.")));
+}
+
+/*
+ * The role that calls api.dispatch must hold EXECUTE on the route's
+ * handler, directly or through a membership (pgapp_gateway for the
+ * gateway's login role), as the executor requires before it calls a
+ * function (init_fcache): fmgr checks nothing, and the route cache was
+ * built as the extension owner.  GetUserId() is that role, or the owner
+ * of a SECURITY DEFINER function that called api.dispatch, exactly the
+ * role the executor would check.  Checked on every call (a syscache
+ * lookup; acl.c caches role memberships), so a GRANT or REVOKE holds at
+ * the next request without a catalog reload.
+ */
+static void
+DispatchCheckPrivilege(Route *route)
+{
+	if (PgappProcAclCheck(route->handler, GetUserId(), ACL_EXECUTE) !=
+		ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for function %s",
+						get_func_name(route->handler)),
+				 errhint("Grant EXECUTE on function %s to pgapp_gateway, "
+						 "or to the role calling api.dispatch.",
+						 format_procedure(route->handler))));
+	InvokeFunctionExecuteHook(route->handler);
 }
 
 /* ---------- responses ---------- */
@@ -1245,6 +1304,13 @@ dispatch(PG_FUNCTION_ARGS)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						errmsg("route %d is misconfigured", route->id),
 						errdetail("In api.routes: %s.", route->broken)));
+	/*
+	 * Before authentication, as the executor checks before it evaluates an
+	 * argument: a handler the caller may not execute is a misconfiguration
+	 * (a 500 over HTTP) whatever the request holds.
+	 */
+	DispatchCheckInvoker(fcinfo->flinfo->fn_oid);
+	DispatchCheckPrivilege(route);
 	if (!DispatchPathMatches(route, &req))
 		DispatchRespond(&res, 404, "Not Found");
 	if (res.status == 0)

@@ -5,6 +5,8 @@
 --   from it (signing_keys.from_environment): a restart no longer brings back
 --   a key a DBA retired, nor takes signing away from a key a DBA added; a
 --   SECRET_KEY equal to a retired key is refused.
+-- - Failed logins prune too; pgapp.prune() skips rows in use and never runs
+--   twice at once; pgapp.mail_mark_sent() for the DBA's mail sender.
 
 ALTER TABLE pgapp.signing_keys ADD COLUMN from_environment boolean NOT NULL DEFAULT false;
 COMMENT ON COLUMN pgapp.signing_keys.from_environment IS 'the key last applied from SECRET_KEY (pgapp.key_apply); at most one';
@@ -102,3 +104,103 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION pgapp.key_apply(text, text) IS 'apply SECRET_KEY/ALGORITHM when they differ from the key last applied from them: take over a live key with that secret or add one, then retire the others after ACCESS_TOKEN_EXPIRE_MINUTES; an unchanged SECRET_KEY changes nothing; a retired key is refused; returns the signing kid';
+
+CREATE OR REPLACE FUNCTION pgapp.throttle_fail(email text, client text, n int) RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	k record;
+BEGIN
+	FOR k IN SELECT * FROM pgapp.throttle_keys(email, client) LOOP
+		INSERT INTO pgapp.login_throttle AS t (key, window_start, failures)
+		VALUES (k.key, now(), n)
+		ON CONFLICT (key) DO UPDATE
+		   SET failures = CASE WHEN t.window_start + k.window_len <= now() THEN 0 ELSE t.failures END
+		                  + n,
+		       window_start = CASE WHEN t.window_start + k.window_len <= now() THEN now() ELSE t.window_start END;
+		-- a full window locks the key; each lock lasts twice the last
+		UPDATE pgapp.login_throttle t
+		   SET locks = t.locks + 1, failures = 0, window_start = now(),
+		       locked_until = now() + least(interval '1 minute' * power(2, t.locks), interval '1 hour')
+		 WHERE t.key = k.key AND t.failures >= k.max_failures;
+	END LOOP;
+	-- Failures prune as successful logins do, each with the same 1 %
+	-- chance: a flood of failures from many addresses and emails must not
+	-- grow the table until someone logs in (SPEC §5).  Pruned last, so
+	-- the rows this login holds are current and skipped.
+	IF random() < 1 - power(0.99::float8, n) THEN
+		PERFORM pgapp.prune();
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION pgapp.throttle_fail(text, text, int) IS 'count failed logins; lock the keys whose window is full; prune now and then';
+
+-- Runs inside logins (successful and failed), so it must never make one
+-- wait or deadlock: one prune at a time (a transaction-level advisory
+-- lock, tried, never waited for), and only rows nobody holds (SKIP LOCKED:
+-- a row in use is left to the next prune).  Refresh tokens go before their
+-- sessions, so deleting a session never cascades onto a token that a
+-- refresh holds.
+CREATE OR REPLACE FUNCTION pgapp.prune() RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	-- ('pgap' as an int4, 1): the advisory lock of prune
+	IF NOT pg_try_advisory_xact_lock(1885823344, 1) THEN
+		RETURN;
+	END IF;
+	DELETE FROM pgapp.login_throttle d WHERE d.key IN (
+		SELECT t.key FROM pgapp.login_throttle t
+		 WHERE t.window_start < now() - interval '1 hour'
+		   AND (t.locked_until IS NULL OR t.locked_until < now() - interval '1 day')
+		   FOR UPDATE SKIP LOCKED);
+	DELETE FROM pgapp.refresh_tokens d WHERE d.token_hash IN (
+		SELECT r.token_hash FROM pgapp.refresh_tokens r
+		 WHERE r.expires_at < now()
+		    OR r.session_id IN (SELECT s.id FROM pgapp.sessions s
+				 WHERE s.expires_at < now() - interval '1 day' OR s.revoked_at < now() - interval '1 day')
+		   FOR UPDATE OF r SKIP LOCKED);
+	DELETE FROM pgapp.sessions d WHERE d.id IN (
+		SELECT s.id FROM pgapp.sessions s
+		 WHERE (s.expires_at < now() - interval '1 day' OR s.revoked_at < now() - interval '1 day')
+		   AND NOT EXISTS (SELECT FROM pgapp.refresh_tokens r WHERE r.session_id = s.id)
+		   FOR UPDATE OF s SKIP LOCKED);
+	DELETE FROM pgapp.reset_tokens d WHERE d.token_hash IN (
+		SELECT t.token_hash FROM pgapp.reset_tokens t
+		 WHERE t.expires_at < now() OR t.used_at IS NOT NULL
+		   FOR UPDATE SKIP LOCKED);
+	UPDATE pgapp.mail_outbox o SET html = NULL WHERE o.id IN (
+		SELECT m.id FROM pgapp.mail_outbox m
+		 WHERE m.html IS NOT NULL AND (m.sent_at IS NOT NULL OR m.expires_at < now())
+		   FOR UPDATE SKIP LOCKED);
+	DELETE FROM pgapp.mail_outbox o WHERE o.id IN (
+		SELECT m.id FROM pgapp.mail_outbox m
+		 WHERE m.created_at < now() - interval '30 days'
+		   FOR UPDATE SKIP LOCKED);
+END
+$$;
+COMMENT ON FUNCTION pgapp.prune() IS 'delete expired sessions, tokens and throttle entries and month-old mail; wipe mail bodies once sent or expired; skips rows in use and returns at once while another prune runs';
+
+-- For the mail sender of the DBA's choice (EXECUTE granted by the DBA):
+-- a sent mail's body holds a live reset link, so it goes at once.
+CREATE FUNCTION pgapp.mail_mark_sent(id bigint) RETURNS void
+LANGUAGE plpgsql VOLATILE STRICT SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	UPDATE pgapp.mail_outbox m SET sent_at = coalesce(m.sent_at, now()), html = NULL
+	 WHERE m.id = mail_mark_sent.id;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'mail % does not exist', mail_mark_sent.id
+			USING ERRCODE = 'undefined_object',
+			HINT = 'SELECT id FROM pgapp.mail_outbox WHERE sent_at IS NULL lists the mail to send.';
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION pgapp.mail_mark_sent(bigint) IS 'mark a mail of pgapp.mail_outbox sent and wipe its body (for the DBA''s mail sender; marking again keeps the first time)';
+
+-- as 90_security.sql does for every object of a fresh install
+ALTER FUNCTION pgapp.mail_mark_sent(bigint) OWNER TO pgapp_owner;
+REVOKE ALL ON FUNCTION pgapp.mail_mark_sent(bigint) FROM PUBLIC;

@@ -15,13 +15,18 @@ CREATE TABLE pgapp.signing_keys (
 	retired_at timestamptz,
 	-- RFC 7518 §3.2: a key at least as long as the hash output
 	CHECK (octet_length(secret) >= CASE algorithm
-		WHEN 'HS256' THEN 32 WHEN 'HS384' THEN 48 ELSE 64 END)
+		WHEN 'HS256' THEN 32 WHEN 'HS384' THEN 48 ELSE 64 END),
+	from_environment boolean NOT NULL DEFAULT false
 );
 COMMENT ON TABLE pgapp.signing_keys IS 'JWT signing keys (HMAC secrets): the signing key is the newest one with no retired_at; a key verifies while retired_at is null or in the future. Readable by the extension owner and superusers only';
 COMMENT ON COLUMN pgapp.signing_keys.kid IS 'key id, sent in the token header "kid"';
 COMMENT ON COLUMN pgapp.signing_keys.algorithm IS 'HS256, HS384 or HS512: the only algorithm a token of this key may name';
 COMMENT ON COLUMN pgapp.signing_keys.secret IS 'the HMAC secret (SECRET_KEY as UTF-8 bytes)';
 COMMENT ON COLUMN pgapp.signing_keys.retired_at IS 'from this time on the key neither signs nor verifies; null: live';
+COMMENT ON COLUMN pgapp.signing_keys.from_environment IS 'the key last applied from SECRET_KEY (pgapp.key_apply); at most one';
+-- key_apply compares SECRET_KEY with this key, not with the newest one
+CREATE UNIQUE INDEX signing_keys_from_environment_key ON pgapp.signing_keys (from_environment)
+	WHERE from_environment;
 REVOKE ALL ON TABLE pgapp.signing_keys FROM PUBLIC;
 -- pg_dump keeps the keys (SPEC §7 backups): restored tokens stay valid
 SELECT pg_catalog.pg_extension_config_dump('pgapp.signing_keys', '');
@@ -34,13 +39,14 @@ COMMENT ON TRIGGER signing_keys_invalidate ON pgapp.signing_keys IS 'reload the 
 
 CREATE VIEW pgapp.keys AS
 	SELECT k.kid, k.algorithm, k.created_at, k.retired_at,
-		coalesce(k.kid OPERATOR(pg_catalog.=) s.kid, false) AS signing
+		coalesce(k.kid OPERATOR(pg_catalog.=) s.kid, false) AS signing,
+		k.from_environment
 	FROM pgapp.signing_keys k
 	LEFT JOIN (SELECT c.kid FROM pgapp.signing_keys c
 		WHERE c.retired_at IS NULL
 		ORDER BY c.created_at DESC, c.kid COLLATE "C" DESC
 		LIMIT 1) s ON true;
-COMMENT ON VIEW pgapp.keys IS 'the keyring without its secrets; signing marks the key that signs new tokens';
+COMMENT ON VIEW pgapp.keys IS 'the keyring without its secrets; signing marks the key that signs new tokens, from_environment the key last applied from SECRET_KEY';
 REVOKE ALL ON pgapp.keys FROM PUBLIC;
 
 -- What every key must satisfy, checked by key_import and key_apply.
@@ -136,6 +142,11 @@ END
 $$;
 COMMENT ON FUNCTION pgapp.key_retire(text) IS 'retire a key now: it stops signing and verifying at once (retiring the last live key is allowed, with a warning)';
 
+-- SECRET_KEY is applied only when it differs from the key last applied
+-- from it (from_environment), never merely because it is not the newest
+-- live key: the db container runs this at every start, and a restart must
+-- neither bring back a key a DBA retired nor take signing away from a key
+-- a DBA added.
 CREATE FUNCTION pgapp.key_apply(secret text, algorithm text DEFAULT 'HS256')
 RETURNS text LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -143,7 +154,10 @@ AS $$
 DECLARE
 	raw bytea := convert_to(key_apply.secret, 'UTF8');
 	alg text := coalesce(key_apply.algorithm, 'HS256');
-	cur record;
+	env record;
+	applied_before boolean;
+	imported boolean := false;
+	signing_kid text;
 	new_kid text;
 	grace interval;
 BEGIN
@@ -152,24 +166,60 @@ BEGIN
 	PERFORM pgapp.key_check(raw, alg);
 	-- one application at a time (two containers starting together)
 	LOCK TABLE pgapp.signing_keys IN SHARE ROW EXCLUSIVE MODE;
-	SELECT k.kid, k.algorithm, k.secret INTO cur
-		FROM pgapp.signing_keys k
-		WHERE k.retired_at IS NULL
+	SELECT k.kid, k.algorithm, k.secret, k.retired_at INTO env
+		FROM pgapp.signing_keys k WHERE k.from_environment;
+	applied_before := FOUND;
+	IF applied_before AND env.algorithm = alg AND env.secret = raw THEN
+		-- unchanged: whatever a DBA did since stands
+		SELECT k.kid INTO signing_kid FROM pgapp.keys k WHERE k.signing;
+		IF signing_kid IS NULL THEN
+			RAISE EXCEPTION 'SECRET_KEY is a retired signing key: set a new SECRET_KEY'
+				USING ERRCODE = 'invalid_parameter_value',
+				DETAIL = 'The key applied from SECRET_KEY was retired and no other key signs; nothing was changed.',
+				HINT = 'Generate one with: openssl rand -base64 48';
+		ELSIF env.retired_at <= now() THEN
+			RAISE WARNING 'SECRET_KEY is a retired signing key'
+				USING DETAIL = 'It stays retired; the key a DBA added signs.',
+				HINT = 'Set a new SECRET_KEY, for example from: openssl rand -base64 48';
+		END IF;
+		RETURN signing_kid;
+	END IF;
+
+	-- changed (or never applied): a live key with this secret is taken
+	-- over rather than duplicated; a retired one never signs again
+	SELECT k.kid INTO new_kid FROM pgapp.signing_keys k
+		WHERE k.secret = raw AND k.algorithm = alg AND k.retired_at IS NULL
 		ORDER BY k.created_at DESC, k.kid COLLATE "C" DESC
 		LIMIT 1;
-	IF FOUND AND cur.algorithm = alg AND cur.secret = raw THEN
-		RETURN cur.kid;
+	IF NOT FOUND THEN
+		IF EXISTS (SELECT FROM pgapp.signing_keys k WHERE k.secret = raw AND k.retired_at <= now()) THEN
+			RAISE EXCEPTION 'SECRET_KEY is a retired signing key: set a new SECRET_KEY'
+				USING ERRCODE = 'invalid_parameter_value',
+				DETAIL = 'A key retired with pgapp.key_retire, or replaced by another SECRET_KEY and past its grace period, never signs again; nothing was changed.',
+				HINT = 'Generate one with: openssl rand -base64 48';
+		END IF;
+		new_kid := pgapp.key_import(raw, alg);
+		imported := true;
 	END IF;
-	new_kid := pgapp.key_import(raw, alg);
-	-- tokens signed by the previous keys live until they expire
-	grace := make_interval(mins => pgapp.setting('ACCESS_TOKEN_EXPIRE_MINUTES')::int);
-	UPDATE pgapp.signing_keys k SET retired_at = now() + grace
-		WHERE k.kid <> new_kid
-		AND (k.retired_at IS NULL OR k.retired_at > now() + grace);
-	RETURN new_kid;
+	-- two statements: the unique index allows one marked key at any moment
+	UPDATE pgapp.signing_keys k SET from_environment = false
+		WHERE k.from_environment AND k.kid <> new_kid;
+	UPDATE pgapp.signing_keys k SET from_environment = true
+		WHERE k.kid = new_kid AND NOT k.from_environment;
+	-- a real change rotates: tokens signed by the other keys live until
+	-- they expire.  A first application that took over a live key (a
+	-- database from before 1.3) leaves the keyring as it was.
+	IF applied_before OR imported THEN
+		grace := make_interval(mins => pgapp.setting('ACCESS_TOKEN_EXPIRE_MINUTES')::int);
+		UPDATE pgapp.signing_keys k SET retired_at = now() + grace
+			WHERE k.kid <> new_kid
+			AND (k.retired_at IS NULL OR k.retired_at > now() + grace);
+	END IF;
+	SELECT k.kid INTO signing_kid FROM pgapp.keys k WHERE k.signing;
+	RETURN signing_kid;
 END
 $$;
-COMMENT ON FUNCTION pgapp.key_apply(text, text) IS 'make SECRET_KEY/ALGORITHM the signing key, idempotently: when they changed, add a key and retire the others after ACCESS_TOKEN_EXPIRE_MINUTES; returns the signing kid';
+COMMENT ON FUNCTION pgapp.key_apply(text, text) IS 'apply SECRET_KEY/ALGORITHM when they differ from the key last applied from them: take over a live key with that secret or add one, then retire the others after ACCESS_TOKEN_EXPIRE_MINUTES; an unchanged SECRET_KEY changes nothing; a retired key is refused; returns the signing kid';
 
 CREATE FUNCTION api.jwt_verify(token text) RETURNS jsonb
 LANGUAGE c STABLE STRICT PARALLEL RESTRICTED

@@ -431,26 +431,63 @@ BEGIN
 		       locked_until = now() + least(interval '1 minute' * power(2, t.locks), interval '1 hour')
 		 WHERE t.key = k.key AND t.failures >= k.max_failures;
 	END LOOP;
+	-- Failures prune as successful logins do, each with the same 1 %
+	-- chance: a flood of failures from many addresses and emails must not
+	-- grow the table until someone logs in (SPEC §5).  Pruned last, so
+	-- the rows this login holds are current and skipped.
+	IF random() < 1 - power(0.99::float8, n) THEN
+		PERFORM pgapp.prune();
+	END IF;
 END
 $$;
-COMMENT ON FUNCTION pgapp.throttle_fail(text, text, int) IS 'count failed logins; lock the keys whose window is full';
+COMMENT ON FUNCTION pgapp.throttle_fail(text, text, int) IS 'count failed logins; lock the keys whose window is full; prune now and then';
 
+-- Runs inside logins (successful and failed), so it must never make one
+-- wait or deadlock: one prune at a time (a transaction-level advisory
+-- lock, tried, never waited for), and only rows nobody holds (SKIP LOCKED:
+-- a row in use is left to the next prune).  Refresh tokens go before their
+-- sessions, so deleting a session never cascades onto a token that a
+-- refresh holds.
 CREATE FUNCTION pgapp.prune() RETURNS void
-LANGUAGE sql VOLATILE
+LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
-	DELETE FROM pgapp.login_throttle
-	 WHERE window_start < now() - interval '1 hour'
-	   AND (locked_until IS NULL OR locked_until < now() - interval '1 day');
-	DELETE FROM pgapp.sessions WHERE expires_at < now() - interval '1 day'
-	   OR revoked_at < now() - interval '1 day';
-	DELETE FROM pgapp.refresh_tokens WHERE expires_at < now();
-	DELETE FROM pgapp.reset_tokens WHERE expires_at < now() OR used_at IS NOT NULL;
-	UPDATE pgapp.mail_outbox SET html = NULL
-	 WHERE html IS NOT NULL AND (sent_at IS NOT NULL OR expires_at < now());
-	DELETE FROM pgapp.mail_outbox WHERE created_at < now() - interval '30 days';
+BEGIN
+	-- ('pgap' as an int4, 1): the advisory lock of prune
+	IF NOT pg_try_advisory_xact_lock(1885823344, 1) THEN
+		RETURN;
+	END IF;
+	DELETE FROM pgapp.login_throttle d WHERE d.key IN (
+		SELECT t.key FROM pgapp.login_throttle t
+		 WHERE t.window_start < now() - interval '1 hour'
+		   AND (t.locked_until IS NULL OR t.locked_until < now() - interval '1 day')
+		   FOR UPDATE SKIP LOCKED);
+	DELETE FROM pgapp.refresh_tokens d WHERE d.token_hash IN (
+		SELECT r.token_hash FROM pgapp.refresh_tokens r
+		 WHERE r.expires_at < now()
+		    OR r.session_id IN (SELECT s.id FROM pgapp.sessions s
+				 WHERE s.expires_at < now() - interval '1 day' OR s.revoked_at < now() - interval '1 day')
+		   FOR UPDATE OF r SKIP LOCKED);
+	DELETE FROM pgapp.sessions d WHERE d.id IN (
+		SELECT s.id FROM pgapp.sessions s
+		 WHERE (s.expires_at < now() - interval '1 day' OR s.revoked_at < now() - interval '1 day')
+		   AND NOT EXISTS (SELECT FROM pgapp.refresh_tokens r WHERE r.session_id = s.id)
+		   FOR UPDATE OF s SKIP LOCKED);
+	DELETE FROM pgapp.reset_tokens d WHERE d.token_hash IN (
+		SELECT t.token_hash FROM pgapp.reset_tokens t
+		 WHERE t.expires_at < now() OR t.used_at IS NOT NULL
+		   FOR UPDATE SKIP LOCKED);
+	UPDATE pgapp.mail_outbox o SET html = NULL WHERE o.id IN (
+		SELECT m.id FROM pgapp.mail_outbox m
+		 WHERE m.html IS NOT NULL AND (m.sent_at IS NOT NULL OR m.expires_at < now())
+		   FOR UPDATE SKIP LOCKED);
+	DELETE FROM pgapp.mail_outbox o WHERE o.id IN (
+		SELECT m.id FROM pgapp.mail_outbox m
+		 WHERE m.created_at < now() - interval '30 days'
+		   FOR UPDATE SKIP LOCKED);
+END
 $$;
-COMMENT ON FUNCTION pgapp.prune() IS 'delete expired sessions, tokens and throttle entries; wipe mail bodies once sent or expired';
+COMMENT ON FUNCTION pgapp.prune() IS 'delete expired sessions, tokens and throttle entries and month-old mail; wipe mail bodies once sent or expired; skips rows in use and returns at once while another prune runs';
 
 -- Traces queued by pgapp.trace() are written here, after the request that
 -- queued them failed and rolled back (identity.c).
@@ -649,6 +686,25 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION api.password_recovery(text) IS 'queue a recovery mail for an active account; always the same answer';
+
+-- For the mail sender of the DBA's choice (EXECUTE granted by the DBA):
+-- a sent mail's body holds a live reset link, so it goes at once.
+CREATE FUNCTION pgapp.mail_mark_sent(id bigint) RETURNS void
+LANGUAGE plpgsql VOLATILE STRICT SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	UPDATE pgapp.mail_outbox m SET sent_at = coalesce(m.sent_at, now()), html = NULL
+	 WHERE m.id = mail_mark_sent.id;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'mail % does not exist', mail_mark_sent.id
+			USING ERRCODE = 'undefined_object',
+			HINT = 'SELECT id FROM pgapp.mail_outbox WHERE sent_at IS NULL lists the mail to send.';
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION pgapp.mail_mark_sent(bigint) IS 'mark a mail of pgapp.mail_outbox sent and wipe its body (for the DBA''s mail sender; marking again keeps the first time)';
+REVOKE EXECUTE ON FUNCTION pgapp.mail_mark_sent(bigint) FROM PUBLIC;
 
 CREATE FUNCTION api.password_recovery_html_content(email text) RETURNS text
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER

@@ -5,7 +5,7 @@
 --
 SET client_min_messages = warning;
 \set SHOW_CONTEXT never
-CREATE TEMP TABLE saved_keys AS SELECT kid, retired_at FROM pgapp.signing_keys;
+CREATE TEMP TABLE saved_keys AS SELECT kid, retired_at, from_environment FROM pgapp.signing_keys;
 CREATE TEMP TABLE saved_settings AS SELECT name, value FROM pgapp.settings
 	WHERE name IN ('ENVIRONMENT', 'ACCESS_TOKEN_EXPIRE_MINUTES');
 CREATE FUNCTION pg_temp.try(token text) RETURNS text LANGUAGE plpgsql
@@ -114,9 +114,17 @@ SELECT count(*) FILTER (WHERE signing) AS signing_keys FROM pgapp.keys;
 SELECT pgapp.jwt_sign('{"exp":1}');
 ROLLBACK;
 
--- key_apply: idempotent; a change adds a key and retires the others after
--- ACCESS_TOKEN_EXPIRE_MINUTES, so their tokens live until they expire
-SELECT pgapp.key_apply('regress-rotation-key-two-0123456789', 'HS256') = :'k2' AS apply_same_is_noop;
+-- key_apply (SECRET_KEY, at every start): the environment's key of this
+-- database is the one marked; k2, added by hand, signs
+SELECT count(*) FILTER (WHERE from_environment) AS marked,
+	bool_or(signing AND from_environment) AS marked_key_signs FROM pgapp.keys;
+-- a change to the secret of a live key takes that key over (no duplicate)
+-- and retires the others after ACCESS_TOKEN_EXPIRE_MINUTES, so their tokens
+-- live until they expire; applying it again is a no-op
+SELECT count(*) AS keys_before FROM pgapp.signing_keys \gset
+SELECT pgapp.key_apply('regress-rotation-key-two-0123456789', 'HS256') = :'k2' AS k2_taken_over;
+SELECT count(*) - :keys_before AS keys_added,
+	(SELECT kid FROM pgapp.keys WHERE from_environment) = :'k2' AS k2_marked FROM pgapp.signing_keys;
 SELECT pgapp.key_apply('regress-applied-key-three-0123456789', 'HS256') AS k3 \gset
 SELECT :'k3' <> :'k2' AS new_kid,
 	(SELECT signing FROM pgapp.keys WHERE kid = :'k3') AS k3_signing,
@@ -170,6 +178,54 @@ SELECT pg_temp.try(split_part(:'t4', '.', 1) || '.' || split_part(:'t4', '.', 2)
 		'+/', '-_') || '.' || split_part(:'t4', '.', 2) || '.' || split_part(:'t4', '.', 3)) AS alg_none,
 	pg_temp.try(:'t4') AS t4;
 
+-- an unchanged SECRET_KEY leaves alone what a DBA did since it was
+-- applied: a key added by hand keeps signing ...
+SELECT pgapp.key_add('regress-dba-key-five-0123456789abcdef') AS k5 \gset
+SELECT count(*) AS keys_before FROM pgapp.signing_keys \gset
+SELECT pgapp.key_apply('regress-applied-key-three-0123456789-and-more-bytes', 'HS384') = :'k5' AS k5_still_signs;
+SELECT kid = :'k4' AS is_k4, signing, from_environment, retired_at IS NULL AS live
+	FROM pgapp.keys WHERE kid IN (:'k4', :'k5') ORDER BY 1;
+-- ... and a key retired by hand stays retired (with a warning)
+SELECT pgapp.key_retire(:'k4');
+SELECT pgapp.key_apply('regress-applied-key-three-0123456789-and-more-bytes', 'HS384') = :'k5' AS k5_still_signs;
+SELECT retired_at <= now() AS k4_retired, signing, from_environment FROM pgapp.keys WHERE kid = :'k4';
+SELECT count(*) - :keys_before AS keys_added FROM pgapp.signing_keys;
+SELECT pg_temp.try(:'t4') AS t4_stays_refused;
+-- with no other key to sign, the retired SECRET_KEY is refused
+BEGIN;
+SELECT pgapp.key_retire(:'k5');
+SELECT pgapp.key_apply('regress-applied-key-three-0123456789-and-more-bytes', 'HS384');
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK;
+-- a changed SECRET_KEY equal to a retired key (k1, k4) is refused, also
+-- through setup as at a start, and nothing changes, not even the settings
+SELECT pgapp.key_apply('regress-rotation-key-one-0123456789', 'HS256');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgapp.key_apply('regress-applied-key-three-0123456789-and-more-bytes', 'HS256');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgapp.setup(E'ACCESS_TOKEN_EXPIRE_MINUTES=7\nSECRET_KEY=regress-rotation-key-one-0123456789');
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) - :keys_before AS keys_added, pgapp.setting('ACCESS_TOKEN_EXPIRE_MINUTES') AS minutes,
+	(SELECT kid FROM pgapp.keys WHERE from_environment) = :'k4' AS k4_still_marked FROM pgapp.signing_keys;
+-- a new SECRET_KEY rotates: it signs, the DBA's key retires after the grace
+SELECT pgapp.key_apply('regress-applied-key-six-0123456789abcdef', 'HS256') AS k6 \gset
+SELECT kid = :'k6' AS is_k6, signing, from_environment,
+	retired_at - now() BETWEEN interval '4 minutes' AND interval '5 minutes' AS retires_in_5_min
+	FROM pgapp.keys WHERE kid IN (:'k5', :'k6') ORDER BY 1;
+SELECT count(*) FILTER (WHERE from_environment) AS marked FROM pgapp.keys;
+-- a database from before 1.3 has no marked key: the first application
+-- takes over a live key with the secret and changes nothing else, so a
+-- key a DBA added since the last start keeps signing
+BEGIN;
+SELECT pgapp.key_add('regress-dba-key-seven-0123456789abcdef') AS k7 \gset
+UPDATE pgapp.signing_keys SET from_environment = false;
+SELECT count(*) AS keys_before FROM pgapp.signing_keys \gset
+SELECT pgapp.key_apply('regress-applied-key-six-0123456789abcdef', 'HS256') = :'k7' AS k7_still_signs;
+SELECT count(*) - :keys_before AS keys_added,
+	(SELECT kid FROM pgapp.keys WHERE from_environment) = :'k6' AS k6_marked,
+	(SELECT retired_at FROM pgapp.keys WHERE kid = :'k6') AS k6_retired_at FROM pgapp.signing_keys;
+ROLLBACK;
+
 -- secrets are the extension owner's and the superusers' only
 CREATE ROLE regress_keys_user NOLOGIN;
 GRANT pgapp_caller TO regress_keys_user;
@@ -208,6 +264,11 @@ DROP ROLE regress_keys_user;
 DELETE FROM pgapp.signing_keys k WHERE NOT EXISTS (SELECT FROM saved_keys s WHERE s.kid = k.kid);
 UPDATE pgapp.signing_keys k SET retired_at = s.retired_at FROM saved_keys s
 	WHERE s.kid = k.kid AND k.retired_at IS DISTINCT FROM s.retired_at;
+UPDATE pgapp.signing_keys k SET from_environment = false FROM saved_keys s
+	WHERE s.kid = k.kid AND k.from_environment AND NOT s.from_environment;
+UPDATE pgapp.signing_keys k SET from_environment = true FROM saved_keys s
+	WHERE s.kid = k.kid AND s.from_environment AND NOT k.from_environment;
 DELETE FROM pgapp.settings WHERE name IN ('ENVIRONMENT', 'ACCESS_TOKEN_EXPIRE_MINUTES');
 INSERT INTO pgapp.settings SELECT name, value FROM saved_settings;
-SELECT (SELECT count(*) FROM pgapp.signing_keys) = (SELECT count(*) FROM saved_keys) AS keyring_restored;
+SELECT (SELECT count(*) FROM pgapp.signing_keys) = (SELECT count(*) FROM saved_keys) AS keyring_restored,
+	(SELECT count(*) FROM pgapp.signing_keys k JOIN saved_keys s USING (kid, from_environment)) = (SELECT count(*) FROM saved_keys) AS marks_restored;

@@ -17,6 +17,11 @@ src=$(cd "$(dirname "$0")/../extension" && pwd)
 jobs=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2)
 
 make -s -C "$src" -j"$jobs" PG_CONFIG="$pg_config" with_llvm=no
+# A version bump leaves the previous build's install script behind (say
+# pgapp--1.2.sql, concatenated from sql/pgapp/), and PostgreSQL would
+# prefer it to the released 1.0 script plus upgrade scripts: install
+# exactly this tree's scripts.
+rm -f "$destdir$("$pg_config" --sharedir)"/extension/pgapp--*.sql
 if [ -n "$destdir" ]; then
 	make -s -C "$src" PG_CONFIG="$pg_config" with_llvm=no install DESTDIR="$destdir" >/dev/null
 else

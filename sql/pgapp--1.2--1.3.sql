@@ -7,6 +7,9 @@
 --   SECRET_KEY equal to a retired key is refused.
 -- - Failed logins prune too; pgapp.prune() skips rows in use and never runs
 --   twice at once; pgapp.mail_mark_sent() for the DBA's mail sender.
+-- - pgapp_gateway may no longer execute api.current_user_id() and
+--   pgapp.current_user_is_superuser(): it reads no table, so no policy ever
+--   runs as it (SPEC §7: what the gateway calls, nothing else).
 
 ALTER TABLE pgapp.signing_keys ADD COLUMN from_environment boolean NOT NULL DEFAULT false;
 COMMENT ON COLUMN pgapp.signing_keys.from_environment IS 'the key last applied from SECRET_KEY (pgapp.key_apply); at most one';
@@ -204,3 +207,7 @@ COMMENT ON FUNCTION pgapp.mail_mark_sent(bigint) IS 'mark a mail of pgapp.mail_o
 -- as 90_security.sql does for every object of a fresh install
 ALTER FUNCTION pgapp.mail_mark_sent(bigint) OWNER TO pgapp_owner;
 REVOKE ALL ON FUNCTION pgapp.mail_mark_sent(bigint) FROM PUBLIC;
+
+-- the gateway executes what it calls, nothing else (SPEC §7)
+REVOKE EXECUTE ON FUNCTION api.current_user_id(), pgapp.current_user_is_superuser()
+	FROM pgapp_gateway;

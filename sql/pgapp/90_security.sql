@@ -29,9 +29,11 @@ REVOKE ALL ON ALL TABLES IN SCHEMA pgapp FROM PUBLIC;
 
 GRANT USAGE ON SCHEMA api, pgapp TO pgapp_owner, pgapp_gateway, pgapp_caller;
 
--- RLS policies call these as the querying role.
+-- RLS policies call these as the querying role: psql callers read
+-- pgapp.users and pgapp.items.  Not the gateway, which reads no table (its
+-- handlers do, as pgapp_owner): it may execute what it calls, nothing else.
 GRANT EXECUTE ON FUNCTION api.current_user_id(), pgapp.current_user_is_superuser()
-	TO pgapp_gateway, pgapp_caller;
+	TO pgapp_caller;
 
 -- The gateway: the dispatcher, the catalog, and the route handlers.
 GRANT EXECUTE ON FUNCTION api.dispatch(int, text, text, text, text, text, text),

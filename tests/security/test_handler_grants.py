@@ -26,14 +26,6 @@ from conftest import ROOT, wait_for  # noqa: E402
 
 INTERNAL = {"detail": "Internal Server Error"}
 
-# Granted to pgapp_gateway by sql/pgapp/90_security.sql "for RLS policies",
-# but not needed by it: the gateway role holds no table privilege, every
-# handler that reads a table is SECURITY DEFINER (so policies are evaluated
-# as pgapp_owner), and the one invoker handler, api.health_check(), reads
-# none.  Tolerated here, present or absent, until a release script revokes
-# them; nothing else may appear.
-KNOWN_EXTRAS = {"api.current_user_id()", "pgapp.current_user_is_superuser()"}
-
 
 def gateway_login_role():
     return urlsplit(gateway_database_url()).username
@@ -174,15 +166,16 @@ def test_gateway_executes_the_handlers_and_its_own_statements_only(dba_sql, role
          WHERE n.nspname || '.' || p.proname = ANY (string_to_array(:'called', ','))""",
                            variables={"called": ",".join(sorted(called))}).splitlines())
     assert "api.dispatch(integer,text,text,text,text,text,text)" in expected
-    extra = actual - expected - KNOWN_EXTRAS
+    extra = actual - expected
     assert extra == set(), f"{role} may execute more than the gateway calls: {sorted(extra)}"
     assert expected <= actual
 
 
 def test_gateway_roles_read_no_table(dba_sql):
-    """Why KNOWN_EXTRAS are not needed: a policy runs only for a role that
-    reads the table, and the gateway's roles read none (handlers do, as
-    pgapp_owner)."""
+    """Why the gateway needs no function that policies call (1.2 granted it
+    api.current_user_id() and pgapp.current_user_is_superuser(); 1.3
+    revokes them): a policy runs only for a role that reads the table, and
+    the gateway's roles read none (handlers do, as pgapp_owner)."""
     for role in ("pgapp_gateway", gateway_login_role()):
         tables = dba_sql("""
             SELECT string_agg(c.oid::regclass::text, ', ') FROM pg_class c

@@ -6,7 +6,8 @@
 --   a key a DBA retired, nor takes signing away from a key a DBA added; a
 --   SECRET_KEY equal to a retired key is refused.
 -- - Failed logins prune too; pgapp.prune() skips rows in use and never runs
---   twice at once; pgapp.mail_mark_sent() for the DBA's mail sender.
+--   twice at once; pgapp.mail_pending() and pgapp.mail_mark_sent() for the
+--   DBA's mail sender.
 -- - pgapp_gateway may no longer execute api.current_user_id() and
 --   pgapp.current_user_is_superuser(): it reads no table, so no policy ever
 --   runs as it (SPEC §7: what the gateway calls, nothing else).
@@ -198,7 +199,7 @@ BEGIN
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'mail % does not exist', mail_mark_sent.id
 			USING ERRCODE = 'undefined_object',
-			HINT = 'SELECT id FROM pgapp.mail_outbox WHERE sent_at IS NULL lists the mail to send.';
+			HINT = 'pgapp.mail_pending() lists the mail to send.';
 	END IF;
 END
 $$;
@@ -211,3 +212,33 @@ REVOKE ALL ON FUNCTION pgapp.mail_mark_sent(bigint) FROM PUBLIC;
 -- the gateway executes what it calls, nothing else (SPEC §7)
 REVOKE EXECUTE ON FUNCTION api.current_user_id(), pgapp.current_user_is_superuser()
 	FROM pgapp_gateway;
+
+-- For the mail sender of the DBA's choice (EXECUTE granted by the DBA):
+-- the mail to send, which only the owner may read (forced row-level
+-- security).  Rows are locked until the sender's transaction ends and
+-- rows another sender holds are skipped, so several senders never send
+-- one mail twice:  BEGIN; SELECT * FROM pgapp.mail_pending(); (send;
+-- SELECT pgapp.mail_mark_sent(id) for each) COMMIT;
+CREATE FUNCTION pgapp.mail_pending(max_rows int DEFAULT 10)
+RETURNS TABLE (id bigint, recipient text, subject text, html text, created_at timestamptz,
+	expires_at timestamptz)
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF max_rows IS NULL OR max_rows NOT BETWEEN 1 AND 1000 THEN
+		RAISE EXCEPTION 'max_rows must be between 1 and 1000, not %', coalesce(max_rows::text, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	RETURN QUERY
+		SELECT m.id, m.recipient, m.subject, m.html, m.created_at, m.expires_at
+		  FROM pgapp.mail_outbox m
+		 WHERE m.sent_at IS NULL AND m.html IS NOT NULL AND m.expires_at > now()
+		 ORDER BY m.id
+		 LIMIT max_rows
+		   FOR UPDATE SKIP LOCKED;
+END
+$$;
+COMMENT ON FUNCTION pgapp.mail_pending(int) IS 'the mail of pgapp.mail_outbox still to send, oldest first, locked for the calling transaction (rows another sender holds are skipped; for the DBA''s mail sender)';
+REVOKE EXECUTE ON FUNCTION pgapp.mail_pending(int) FROM PUBLIC;
+ALTER FUNCTION pgapp.mail_pending(int) OWNER TO pgapp_owner;

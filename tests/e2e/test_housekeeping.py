@@ -1,8 +1,9 @@
 """pgapp.prune() runs inside logins, successful and failed (SPEC §5, §9),
 so it must never wait: not for a row another transaction holds (a refresh,
-a throttle update), not for another prune.  What it deletes and keeps,
-that failed logins alone prune, and pgapp.mail_mark_sent are pinned in
-tests/regress/sql/40_housekeeping.sql."""
+a throttle update), not for another prune; and two mail senders never
+take the same mail (pgapp.mail_pending).  What prune deletes and keeps,
+that failed logins alone prune, and the mail functions' grants and errors
+are pinned in tests/regress/sql/40_housekeeping.sql."""
 import os
 import subprocess
 import time
@@ -91,3 +92,37 @@ def test_prune_does_not_wait_for_another_prune(stale):
     finally:
         holder.commit()
     assert left(stale) == "0"
+
+
+def test_two_mail_senders_never_get_the_same_mail():
+    """pgapp.mail_pending locks what it returns for the sender's transaction
+    and skips what another sender holds: no mail is sent twice, and no
+    sender waits for another."""
+    tag = uuid.uuid4().hex[:12]
+    ids = [psql("INSERT INTO pgapp.mail_outbox (recipient, subject, html, expires_at) "
+                "VALUES (:'r', 's', '<p>link</p>', now() + interval '1 hour') RETURNING id",
+                variables={"r": f"hk-{tag}-{n}@example.com"}) for n in range(2)]
+    mine = f"recipient LIKE 'hk-{tag}-%'"
+    def pending():
+        t0 = time.monotonic()
+        out = psql(f"SET lock_timeout = '10s'; SELECT string_agg(id::text, ' ' ORDER BY id) "
+                   f"FROM pgapp.mail_pending(1000) WHERE {mine}")
+        assert time.monotonic() - t0 < 5      # skipped, not waited for
+        return out.split()
+
+    try:
+        # a sender still sending what it took: the next one gets none of it
+        holder = OpenTransaction("SELECT count(*) FROM pgapp.mail_pending(1000);")
+        try:
+            assert pending() == []
+        finally:
+            holder.commit()
+        # one of the two held (as a sender that took it with a smaller batch)
+        holder = OpenTransaction(f"SELECT 1 FROM pgapp.mail_outbox WHERE id = {ids[0]} FOR UPDATE;")
+        try:
+            assert pending() == [ids[1]]
+        finally:
+            holder.commit()
+        assert pending() == ids
+    finally:
+        psql(f"DELETE FROM pgapp.mail_outbox WHERE {mine}")

@@ -96,7 +96,8 @@ SELECT pg_temp.fail_until_pruned(1500) AS failed_logins;
 DELETE FROM pgapp.login_throttle WHERE key LIKE '%hk-flood-%' OR key LIKE 'client:198.51.100.%';
 
 --
--- pgapp.mail_mark_sent: for the DBA's mail sender, with a grant
+-- pgapp.mail_pending and pgapp.mail_mark_sent: for the DBA's mail sender,
+-- with a grant
 --
 SELECT api.password_recovery('hk@example.com') ->> 'message' AS recovery;
 SELECT id AS mail_id FROM pgapp.mail_outbox WHERE recipient = 'hk@example.com' \gset
@@ -108,9 +109,21 @@ SET ROLE regress_mailer;
 SELECT pgapp.mail_mark_sent(:mail_id);
 RESET ROLE;
 SELECT html IS NOT NULL AS body_kept FROM pgapp.mail_outbox WHERE id = :mail_id;
-GRANT EXECUTE ON FUNCTION pgapp.mail_mark_sent(bigint) TO regress_mailer;
 SET ROLE regress_mailer;
+SELECT count(*) FROM pgapp.mail_pending();
+RESET ROLE;
+GRANT EXECUTE ON FUNCTION pgapp.mail_mark_sent(bigint), pgapp.mail_pending(int) TO regress_mailer;
+SET ROLE regress_mailer;
+-- the sender cannot read the outbox itself, only what mail_pending gives
+SELECT count(*) FROM pgapp.mail_outbox;
+SELECT id = :mail_id AS the_mail, recipient, subject <> '' AS has_subject,
+	html LIKE '%/reset-password?token=%' AS has_link, expires_at > created_at AS expires
+  FROM pgapp.mail_pending(1000) WHERE recipient = 'hk@example.com';
+SELECT pgapp.mail_pending(0);
+SELECT pgapp.mail_pending(1001);
+SELECT pgapp.mail_pending(NULL);
 SELECT pgapp.mail_mark_sent(:mail_id);
+SELECT count(*) AS still_pending FROM pgapp.mail_pending(1000) WHERE id = :mail_id;
 SELECT pgapp.mail_mark_sent(-1);
 SELECT pgapp.mail_mark_sent(NULL);
 RESET ROLE;
@@ -118,7 +131,7 @@ SELECT html IS NULL AS body_wiped, sent_at IS NOT NULL AS sent FROM pgapp.mail_o
 SELECT sent_at AS first_sent FROM pgapp.mail_outbox WHERE id = :mail_id \gset
 SELECT pgapp.mail_mark_sent(:mail_id);
 SELECT sent_at = :'first_sent' AS first_time_kept FROM pgapp.mail_outbox WHERE id = :mail_id;
-REVOKE EXECUTE ON FUNCTION pgapp.mail_mark_sent(bigint) FROM regress_mailer;
+REVOKE EXECUTE ON FUNCTION pgapp.mail_mark_sent(bigint), pgapp.mail_pending(int) FROM regress_mailer;
 REVOKE USAGE ON SCHEMA pgapp FROM regress_mailer;
 DROP ROLE regress_mailer;
 

@@ -99,6 +99,8 @@ def test_make_run_serves_keeps_its_data_and_stops_on_ctrl_c(run_env, tmp_path):
         with open(run_file) as f:
             lines = dict(line.rstrip("\n").split("=", 1) for line in f)
         assert lines["PORT"] == run_env["PORT"] and lines["DATABASE_URL"].startswith("postgresql://")
+        # and it printed that URI (SPEC §3)
+        assert "cluster URI (DBA): " + lines["DATABASE_URL"] in first.logged()
 
         # make psql: the DBA sees the item and the environment applied
         p = psql(run_env, "SELECT title FROM pgapp.items WHERE id = '%s'" % item)

@@ -104,6 +104,8 @@ static HTAB			*routes;
 static MemoryContext routes_context;
 static bool			 routes_stale = true;
 static Oid			 routes_relid = InvalidOid;
+/* api.dispatch, found not SECURITY DEFINER since pg_proc last changed */
+static Oid invoker_checked = InvalidOid;
 
 /*
  * Handlers running now.  A handler that calls api.dispatch itself must not
@@ -149,6 +151,7 @@ static void
 DispatchInvalidateProc(Datum arg, int cacheid, uint32 hashvalue)
 {
 	routes_stale = true;
+	invoker_checked = InvalidOid;
 }
 
 void
@@ -351,14 +354,18 @@ DispatchFindRoute(int id)
 /*
  * api.dispatch must run as its caller: as SECURITY DEFINER, GetUserId()
  * would be its owner, who may execute every handler of the extension, and
- * DispatchCheckPrivilege would check nothing.
+ * DispatchCheckPrivilege would check nothing.  Looked up once, and again
+ * after any change to pg_proc (DispatchInvalidateProc), not on every call.
  */
 static void
 DispatchCheckInvoker(Oid self)
 {
-	HeapTuple tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(self));
+	HeapTuple tup;
 	bool	  secdef;
 
+	if (self == invoker_checked)
+		return;
+	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(self));
 	if (!HeapTupleIsValid(tup))
 		elog(ERROR, "cache lookup failed for function %u", self);
 	secdef = ((Form_pg_proc) GETSTRUCT(tup))->prosecdef;
@@ -371,6 +378,7 @@ DispatchCheckInvoker(Oid self)
 				 errdetail("The privilege to execute a route's handler is "
 						   "checked for the role calling the dispatcher; "
 						   "SECURITY DEFINER would make that its owner.")));
+	invoker_checked = self;
 }
 
 /*

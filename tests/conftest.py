@@ -3,7 +3,9 @@
 scripts/test.sh starts a throwaway cluster and gateway and exports where
 they are (PGAPP_* variables); these fixtures only use what it exported.
 """
+import base64
 import contextlib
+import json
 import os
 import shutil
 import socket
@@ -155,6 +157,12 @@ def api(base_url):
 
 def bearer(token):
     return {"Authorization": f"Bearer {token}"}
+
+
+def jwt_part(token, index):
+    """The decoded JSON of a JWT's header (0) or payload (1), unverified."""
+    part = token.split(".")[index]
+    return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
 
 
 def login(api, email, password):

@@ -9,7 +9,7 @@ import subprocess
 import pytest
 import yaml
 
-from conftest import ROOT, dotenv
+from conftest import ROOT, SPEC_VARIABLES, dotenv
 
 TUNING_VARIABLES = {"GATEWAY_LISTEN", "GATEWAY_POOL_WAIT_MS", "GATEWAY_MAX_CONNS",
                     "GATEWAY_MAX_CONNS_PER_IP", "GATEWAY_CONN_TIMEOUT", "GATEWAY_REQUEST_DEADLINE",
@@ -37,18 +37,14 @@ def project(tmp_path_factory):
 
 # Compose reads these from the environment before .env: keep the test
 # run's own (scripts/test.sh exports some) out of the interpolation.
-SPEC_VARIABLES = APP_VARIABLES | {
-    "POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB", "GATEWAY_DB_USER", "GATEWAY_DB_PASSWORD",
-    "SECRET_KEY", "ALGORITHM", "ACCESS_TOKEN_EXPIRE_MINUTES", "FIRST_SUPERUSER",
-    "FIRST_SUPERUSER_PASSWORD", "BCRYPT_COST", "FRONTEND_HOST", "PROJECT_NAME", "PG_MAJOR",
-    "PGAPP_VERSION"}
+COMPOSE_VARIABLES = set(SPEC_VARIABLES) | APP_VARIABLES | {"PG_MAJOR", "PGAPP_VERSION"}
 
 
 def config(project, *files, env=None):
     args = compose_bin()
     for f in files:
         args += ["-f", f]
-    base = {k: v for k, v in os.environ.items() if k not in SPEC_VARIABLES}
+    base = {k: v for k, v in os.environ.items() if k not in COMPOSE_VARIABLES}
     proc = subprocess.run(args + ["config"], cwd=project, capture_output=True, text=True,
                           env={**base, **(env or {})})
     assert proc.returncode == 0, proc.stderr

@@ -4,7 +4,6 @@ variables of a .env as Compose's env_file passes them: the first start
 installs the extension, the signing key and the first superuser; a start
 with a changed SECRET_KEY rotates the key (old tokens still verify, new
 ones carry the new kid); a start with nothing changed changes nothing."""
-import base64
 import json
 import os
 import secrets
@@ -12,7 +11,7 @@ import subprocess
 
 import pytest
 
-from conftest import ROOT, SPEC_VARIABLES, cluster_sh, dotenv
+from conftest import ROOT, SPEC_VARIABLES, cluster_sh, dotenv, jwt_part
 
 DB = "pgapp_docker"
 
@@ -71,8 +70,7 @@ class Container:
 
 
 def kid(token):
-    head = token.split(".")[0]
-    return json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))["kid"]
+    return jwt_part(token, 0)["kid"]
 
 
 @pytest.fixture(scope="module")

@@ -4,15 +4,13 @@ SECRET_KEY; here it runs the same way against a database of its own per
 test.  An unchanged SECRET_KEY must leave alone what a DBA did with
 pgapp.key_add / pgapp.key_retire since; a changed one rotates; one equal to
 a retired key is refused and changes nothing."""
-import base64
-import json
 import os
 import subprocess
 import uuid
 
 import pytest
 
-from conftest import ROOT, SPEC_VARIABLES, psql
+from conftest import ROOT, SPEC_VARIABLES, jwt_part, psql
 
 KEY_A = "lifecycle-key-a-" + uuid.uuid4().hex
 KEY_B = "lifecycle-key-b-" + uuid.uuid4().hex
@@ -76,8 +74,7 @@ def verifies(db, tok):
 
 
 def kid_of(tok):
-    header = tok.split(".")[0]
-    return json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))["kid"]
+    return jwt_part(tok, 0)["kid"]
 
 
 def test_first_start_applies_secret_key(db):

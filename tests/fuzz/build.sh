@@ -9,6 +9,9 @@
 #   token   JWS compact split + strict base64url (extension/src/base64url.c)
 #   route   request-to-route mapping and strict unescape (gateway, built
 #           by its Makefile's fuzz target)
+#   headers client address from X-Forwarded-For and TRUSTED_PROXIES, CORS
+#           origins, Content-Length/Transfer-Encoding framing, header lines
+#           (gateway/src/client.c, httpcheck.c)
 #
 # Needs clang with libFuzzer (Debian: clang).  Outputs, scratch corpora and
 # crash files stay under .pgapp/build/, never in the source tree; copy a
@@ -27,6 +30,11 @@ case "$target" in
 token)
 	srcs=("$root/tests/fuzz/fuzz_token.c" "$root/extension/src/base64url.c")
 	flags+=(-DPGAPP_STANDALONE -I"$root/extension/src")
+	;;
+headers)
+	srcs=("$root/tests/fuzz/fuzz_headers.c" "$root/gateway/src/client.c"
+		"$root/gateway/src/httpcheck.c")
+	flags+=(-D_GNU_SOURCE -I"$root/gateway/src")
 	;;
 route)
 	make -s -C "$root/gateway" fuzz >&2

@@ -1215,7 +1215,7 @@ DispatchDecode(Route *route, Request *req, text *query, text *body,
 static void
 DispatchCall(Route *route, Request *req, Response *res)
 {
-	CallStep call;
+	CallStep call = {.route = route};
 	Invalid	 inv;
 	int		 i;
 
@@ -1235,7 +1235,6 @@ DispatchCall(Route *route, Request *req, Response *res)
 		return;
 	}
 
-	call.route = route;
 	call.values = palloc0(sizeof(Datum) * Max(route->nparams, 1));
 	call.nulls = palloc0(sizeof(bool) * Max(route->nparams, 1));
 	for (i = 0; i < route->nparams; i++)

@@ -239,7 +239,6 @@ struct header_scan
 	int			ncl;
 	const char *te[MAX_REPEATED_HEADERS];
 	int			nte;
-	bool		bad_value;
 };
 
 static enum MHD_Result

@@ -56,7 +56,7 @@ catalog_size(const struct catalog *c)
 static void
 route_free(struct route *r)
 {
-	for (int i = 0; i < r->nsegs; i++)
+	for (int i = 0; r->segs != NULL && i < r->nsegs; i++)
 		free(r->segs[i]);
 	free(r->segs);
 	free(r->pattern);

@@ -45,6 +45,7 @@
 
 #include "compat.h"
 #include "errcodes.h"
+#include "multipart.h"
 #include "identity.h"
 #include "pgapp.h"
 #include "traces.h"
@@ -545,15 +546,26 @@ DispatchUnescape(const char *s, int len)
 	return out;
 }
 
+/* Append a pair; *pairs grows by doubling (cap: its allocated length) */
+static void
+DispatchAddPair(Pair **pairs, int *npairs, int *cap, Pair pair)
+{
+	if (*pairs == NULL)
+		*pairs = palloc(sizeof(Pair) * (*cap = 8));
+	else if (*npairs == *cap)
+		*pairs = repalloc(*pairs, sizeof(Pair) * (*cap *= 2));
+	(*pairs)[(*npairs)++] = pair;
+}
+
 /* Split a query string or form body into decoded pairs, all or nothing */
 static bool
 DispatchParsePairs(const char *s, Pair **pairs, int *npairs)
 {
-	int			cap = 8;
+	int			cap = 0;
 	const char *p = s;
 
 	*npairs = 0;
-	*pairs = palloc(sizeof(Pair) * cap);
+	*pairs = NULL;
 	while (*p)
 	{
 		const char *end = strchr(p, '&');
@@ -569,18 +581,61 @@ DispatchParsePairs(const char *s, Pair **pairs, int *npairs)
 				eq ? DispatchUnescape(eq + 1, len - (eq + 1 - p)) : "";
 			if (pair.name == NULL || pair.value == NULL)
 				return false;
-			if (*npairs == cap)
-			{
-				cap *= 2;
-				*pairs = repalloc(*pairs, sizeof(Pair) * cap);
-			}
-			(*pairs)[(*npairs)++] = pair;
+			DispatchAddPair(pairs, npairs, &cap, pair);
 		}
 		if (end == NULL)
 			break;
 		p = end + 1;
 	}
 	return true;
+}
+
+typedef struct FormParts
+{
+	Pair **pairs;
+	int	  *npairs;
+	int	   cap;
+} FormParts;
+
+/* A copy of [s, s + len) that is valid UTF-8 without NUL, else NULL */
+static char *
+DispatchFieldText(const char *s, size_t len)
+{
+	if (memchr(s, '\0', len) != NULL ||
+		pg_verify_mbstr_len(PG_UTF8, s, (int) len, true) < 0)
+		return NULL;
+	return pnstrdup(s, len);
+}
+
+static bool
+DispatchAddPart(const MultipartPart *part, void *arg)
+{
+	FormParts *f = arg;
+	Pair	   pair;
+
+	/* an uploaded file is no text field: as if it were not sent */
+	if (part->is_file)
+		return true;
+	pair.name = DispatchFieldText(part->name, part->name_len);
+	pair.value = DispatchFieldText(part->value, part->value_len);
+	if (pair.name == NULL || pair.value == NULL)
+		return false;
+	DispatchAddPair(f->pairs, f->npairs, &f->cap, pair);
+	return true;
+}
+
+/* The text fields of a multipart/form-data body, all or nothing */
+static bool
+DispatchParseMultipart(text *body, text *ctype, Pair **pairs, int *npairs)
+{
+	char	  boundary[MULTIPART_MAX_BOUNDARY + 1];
+	FormParts f = {pairs, npairs, 0};
+
+	*npairs = 0;
+	*pairs = NULL;
+	return MultipartBoundary(text_to_cstring(ctype), boundary) &&
+		   MultipartParse(VARDATA_ANY(body), VARSIZE_ANY_EXHDR(body), boundary,
+						  DispatchAddPart, &f);
 }
 
 static const char *
@@ -1177,16 +1232,26 @@ DispatchDecode(Route *route, Request *req, text *query, text *body,
 		DispatchRespond(res, 400, "Invalid query string");
 		return;
 	}
-	if (route->wants_form)
+	if (route->wants_form && body != NULL && VARSIZE_ANY_EXHDR(body) > 0)
 	{
-		if (body != NULL && VARSIZE_ANY_EXHDR(body) > 0 &&
-			!DispatchMediaType(ctype, "application/x-www-form-urlencoded"))
+		/* a browser posts a FormData object as multipart, as FastAPI takes */
+		if (DispatchMediaType(ctype, "multipart/form-data"))
+		{
+			if (!DispatchParseMultipart(body, ctype, &req->form, &req->nform))
+			{
+				DispatchRespond(res, 400,
+								"There was an error parsing the body");
+				return;
+			}
+		}
+		else if (!DispatchMediaType(ctype,
+									"application/x-www-form-urlencoded"))
 		{
 			DispatchRespond(res, 415, "Unsupported Media Type");
 			return;
 		}
-		if (body != NULL && !DispatchParsePairs(text_to_cstring(body),
-												&req->form, &req->nform))
+		else if (!DispatchParsePairs(text_to_cstring(body), &req->form,
+									 &req->nform))
 		{
 			DispatchRespond(res, 400, "Invalid form body");
 			return;

@@ -118,6 +118,52 @@ def test_login_validation(api):
     assert locs(r) == [["body", "grant_type"]]
 
 
+def browser_form(fields, boundary="----WebKitFormBoundaryx7NrF2Qm1aPz9LkE"):
+    """The body and Content-Type a browser sends for a FormData object,
+    which is how the template's generated client posts the login form."""
+    body = "".join(f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'
+                   for k, v in fields.items())
+    return (body + f"--{boundary}--\r\n").encode(), {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+
+
+def test_login_multipart(api):
+    u = signup(api, password="pässwörd-" + uuid.uuid4().hex[:8])
+    body, headers = browser_form({"username": u["email"], "password": u["password"]})
+    r = api.post("/login/access-token", data=body, headers=headers)
+    assert r.status_code == 200, r.text
+    assert_token(r.json())
+    assert me_status(api, r.json()["access_token"]) == 200
+    # requests' own encoder (text fields only), and the refresh route alike
+    r = api.post("/login/access-token", files={"username": (None, u["email"]),
+                                               "password": (None, u["password"]),
+                                               "grant_type": (None, "password")})
+    assert r.status_code == 200, r.text
+    r = api.post("/login/refresh-token", files={"refresh_token": (None, r.json()["refresh_token"])})
+    assert r.status_code == 200, r.text
+    assert_token(r.json())
+
+
+def test_login_multipart_errors(api):
+    u = signup(api)
+    body, headers = browser_form({"username": u["email"], "password": "not-the-password"})
+    r = api.post("/login/access-token", data=body, headers=headers)
+    assert r.status_code == 400 and r.json() == WRONG_LOGIN
+    body, headers = browser_form({"username": u["email"]})
+    assert locs(api.post("/login/access-token", data=body, headers=headers)) == [["body", "password"]]
+    # an uploaded file is not a text field
+    r = api.post("/login/access-token", files={"username": (None, u["email"]),
+                                               "password": ("password.txt", u["password"], "text/plain")})
+    assert locs(r) == [["body", "password"]]
+    # cut short, no boundary: FastAPI's answer to a body it cannot parse
+    body, headers = browser_form({"username": u["email"], "password": u["password"]})
+    for data, hdrs in ((body[:-8], headers), (body, {"Content-Type": "multipart/form-data"})):
+        r = api.post("/login/access-token", data=data, headers=hdrs)
+        assert r.status_code == 400, r.text
+        assert r.json() == {"detail": "There was an error parsing the body"}
+    r = api.post("/login/access-token", data=body, headers={"Content-Type": "multipart/mixed; boundary=x"})
+    assert r.status_code == 415 and r.json() == {"detail": "Unsupported Media Type"}
+
+
 # --- /login/test-token --------------------------------------------------------
 
 def test_test_token(api):

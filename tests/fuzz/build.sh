@@ -9,6 +9,7 @@
 #   token   JWS compact split + strict base64url (extension/src/base64url.c)
 #   route   request-to-route mapping and strict unescape (gateway, built
 #           by its Makefile's fuzz target)
+#   multipart  multipart/form-data bodies (extension/src/multipart.c)
 #   headers client address from X-Forwarded-For and TRUSTED_PROXIES, CORS
 #           origins, Content-Length/Transfer-Encoding framing, header lines
 #           (gateway/src/client.c, httpcheck.c)
@@ -29,6 +30,10 @@ flags=(-g -O1 -fno-omit-frame-pointer
 case "$target" in
 token)
 	srcs=("$root/tests/fuzz/fuzz_token.c" "$root/extension/src/base64url.c")
+	flags+=(-DPGAPP_STANDALONE -I"$root/extension/src")
+	;;
+multipart)
+	srcs=("$root/tests/fuzz/fuzz_multipart.c" "$root/extension/src/multipart.c")
 	flags+=(-DPGAPP_STANDALONE -I"$root/extension/src")
 	;;
 headers)

@@ -60,6 +60,63 @@ SELECT * FROM pg_temp.d('POST', '/api/v1/login/access-token', '/api/v1/login/acc
 SELECT * FROM pg_temp.d('POST', '/api/v1/login/access-token', '/api/v1/login/access-token', NULL,
 	'username=nobody%40example.com&password=whatever1', 'application/x-www-form-urlencoded');
 
+-- multipart bodies, as a browser posts a FormData object (one field per part)
+CREATE FUNCTION pg_temp.mp(VARIADIC parts text[]) RETURNS text LANGUAGE sql AS $$
+	SELECT string_agg(E'--XyZ\r\n' || p, '') || E'--XyZ--\r\n' FROM unnest(parts) p
+$$;
+CREATE FUNCTION pg_temp.field(name text, value text) RETURNS text LANGUAGE sql AS $$
+	SELECT format(E'Content-Disposition: form-data; name="%s"\r\n\r\n%s\r\n', name, value)
+$$;
+SELECT status, body::jsonb ? 'access_token' AS token
+  FROM pg_temp.d('POST', '/api/v1/login/access-token', '/api/v1/login/access-token', NULL,
+	pg_temp.mp(pg_temp.field('username', 'dispatch@example.com'), pg_temp.field('password', 'dispatch-pass-1')),
+	'multipart/form-data; boundary=XyZ');
+-- a preamble, a quoted boundary, padding after a delimiter, other part
+-- headers, an unquoted name, an empty field, an epilogue
+SELECT status, body::jsonb ? 'access_token' AS token
+  FROM pg_temp.d('POST', '/api/v1/login/access-token', '/api/v1/login/access-token', NULL,
+	E'preamble\r\n--XyZ \t\r\nContent-Type: text/plain; charset=UTF-8\r\ncontent-disposition: Form-Data;name=username\r\n\r\n'
+	|| E'dispatch@example.com\r\n--XyZ\r\n' || pg_temp.field('scope', '') || E'--XyZ\r\n'
+	|| pg_temp.field('password', 'dispatch-pass-1') || E'--XyZ--\r\nepilogue',
+	'Multipart/Form-Data; charset=utf-8; boundary="XyZ"');
+-- a file where a field is expected is a field not sent; a wrong password
+SELECT * FROM pg_temp.d('POST', '/api/v1/login/access-token', '/api/v1/login/access-token', NULL,
+	pg_temp.mp(pg_temp.field('username', 'dispatch@example.com'),
+		E'Content-Disposition: form-data; name="password"; filename="p.txt"\r\nContent-Type: text/plain\r\n\r\ndispatch-pass-1\r\n'),
+	'multipart/form-data; boundary=XyZ');
+SELECT * FROM pg_temp.d('POST', '/api/v1/login/access-token', '/api/v1/login/access-token', NULL,
+	pg_temp.mp(pg_temp.field('username', 'dispatch@example.com'), pg_temp.field('password', E'dispatch-pass-1\r\n')),
+	'multipart/form-data; boundary=XyZ');
+-- malformed: no boundary, a boundary not in the body, cut short, no
+-- Content-Disposition, no name, two names, not form-data, no blank line,
+-- a bare LF, a bad boundary parameter; and another multipart type
+SELECT * FROM pg_temp.d('POST', '/api/v1/login/access-token', '/api/v1/login/access-token', NULL,
+	pg_temp.mp(pg_temp.field('username', 'a@b.c')), 'multipart/form-data');
+SELECT * FROM pg_temp.d('POST', '/api/v1/login/access-token', '/api/v1/login/access-token', NULL,
+	pg_temp.mp(pg_temp.field('username', 'a@b.c')), 'multipart/form-data; boundary=Other');
+SELECT * FROM pg_temp.d('POST', '/api/v1/login/access-token', '/api/v1/login/access-token', NULL,
+	E'--XyZ\r\n' || pg_temp.field('username', 'a@b.c'), 'multipart/form-data; boundary=XyZ');
+SELECT * FROM pg_temp.d('POST', '/api/v1/login/access-token', '/api/v1/login/access-token', NULL,
+	pg_temp.mp(E'Content-Type: text/plain\r\n\r\nx\r\n'), 'multipart/form-data; boundary=XyZ');
+SELECT * FROM pg_temp.d('POST', '/api/v1/login/access-token', '/api/v1/login/access-token', NULL,
+	pg_temp.mp(E'Content-Disposition: form-data; filename="x"\r\n\r\nx\r\n'), 'multipart/form-data; boundary=XyZ');
+SELECT * FROM pg_temp.d('POST', '/api/v1/login/access-token', '/api/v1/login/access-token', NULL,
+	pg_temp.mp(E'Content-Disposition: form-data; name="a"; name="b"\r\n\r\nx\r\n'), 'multipart/form-data; boundary=XyZ');
+SELECT * FROM pg_temp.d('POST', '/api/v1/login/access-token', '/api/v1/login/access-token', NULL,
+	pg_temp.mp(E'Content-Disposition: attachment; name="a"\r\n\r\nx\r\n'), 'multipart/form-data; boundary=XyZ');
+SELECT * FROM pg_temp.d('POST', '/api/v1/login/access-token', '/api/v1/login/access-token', NULL,
+	pg_temp.mp(E'Content-Disposition: form-data; name="a"\r\nx\r\n'), 'multipart/form-data; boundary=XyZ');
+SELECT * FROM pg_temp.d('POST', '/api/v1/login/access-token', '/api/v1/login/access-token', NULL,
+	E'--XyZ\nContent-Disposition: form-data; name="a"\n\nx\n--XyZ--\n', 'multipart/form-data; boundary=XyZ');
+SELECT * FROM pg_temp.d('POST', '/api/v1/login/access-token', '/api/v1/login/access-token', NULL,
+	pg_temp.mp(pg_temp.field('username', 'a@b.c')), 'multipart/form-data; boundary=' || repeat('x', 71));
+SELECT * FROM pg_temp.d('POST', '/api/v1/login/access-token', '/api/v1/login/access-token', NULL,
+	pg_temp.mp(pg_temp.field('username', 'a@b.c')), 'multipart/mixed; boundary=XyZ');
+-- more than 1,000 parts
+SELECT * FROM pg_temp.d('POST', '/api/v1/login/access-token', '/api/v1/login/access-token', NULL,
+	(SELECT string_agg(E'--XyZ\r\n' || pg_temp.field('f' || g, 'v'), '') || E'--XyZ--\r\n' FROM generate_series(1, 1001) g),
+	'multipart/form-data; boundary=XyZ');
+
 -- JSON bodies: wrong media type, malformed, not an object, types, nulls
 SELECT * FROM pg_temp.d('POST', '/api/v1/items', '/api/v1/items', NULL, '{"title": "t"}', 'text/plain', :'authz');
 SELECT * FROM pg_temp.d('POST', '/api/v1/items', '/api/v1/items', NULL, '{"title": "t",}', 'application/json', :'authz');

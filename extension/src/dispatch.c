@@ -45,8 +45,8 @@
 
 #include "compat.h"
 #include "errcodes.h"
-#include "multipart.h"
 #include "identity.h"
+#include "multipart.h"
 #include "pgapp.h"
 #include "traces.h"
 
@@ -1234,7 +1234,7 @@ DispatchDecode(Route *route, Request *req, text *query, text *body,
 	}
 	if (route->wants_form && body != NULL && VARSIZE_ANY_EXHDR(body) > 0)
 	{
-		/* a browser posts a FormData object as multipart, as FastAPI takes */
+		/* browsers post a FormData object as multipart; FastAPI takes both */
 		if (DispatchMediaType(ctype, "multipart/form-data"))
 		{
 			if (!DispatchParseMultipart(body, ctype, &req->form, &req->nform))

@@ -334,6 +334,16 @@ def test_recovery_same_answer_known_and_unknown(api, dba_sql):
     assert outbox_count(dba_sql, u["email"]) == 2
 
 
+def test_recovery_address_in_the_path_as_the_client_encodes_it(api, dba_sql):
+    # the template's client puts the address in the path with encodeURI,
+    # which leaves "+" and "@" as they are; a path's "+" is no space
+    u = signup(api, email=f"first+tag-{uuid.uuid4().hex[:8]}@example.com")
+    r = api.post(f"/password-recovery/{u['email']}")
+    assert r.status_code == 200 and u["email"] in r.request.url
+    assert api.post(f"/password-recovery/{u['email'].replace('+', '%2B').replace('@', '%40')}").status_code == 200
+    assert outbox_count(dba_sql, u["email"]) == 2
+
+
 def test_recovery_and_reset(api, dba_sql):
     u = signup(api)
     sessions = [login(api, u["email"], u["password"]) for _ in range(2)]

@@ -43,7 +43,9 @@ analyze() {
 		echo "$out" | grep -vE '^(Checking|[0-9]+/[0-9]+ files checked)' | tail -40
 	fi
 }
-pg_config=/usr/lib/postgresql/$PG/bin/pg_config
+# the host's PostgreSQL 15 headers, whatever PG says: 13 and 17 live in
+# chroots, and the analysis is of pgapp's code, not of a server's
+pg_config=/usr/lib/postgresql/15/bin/pg_config
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/pgapp-lint.XXXXXX")
 trap 'rm -rf "$scratch"' EXIT
 cp -r gateway extension "$scratch/"

@@ -13,6 +13,17 @@ SELECT api.signup('ident-b@example.com', 'password-b')->>'email' AS signup;
 SELECT api.login('ident-a@example.com', 'password-a')->>'access_token' AS tok_a \gset
 SELECT api.login('ident-b@example.com', 'password-b')->>'access_token' AS tok_b \gset
 SELECT id AS uid_a FROM pgapp.users WHERE email = 'ident-a@example.com' \gset
+-- a token lives ACCESS_TOKEN_EXPIRE_MINUTES: the template's client, which
+-- never refreshes, wants its 8 days (docs/TEMPLATE.md)
+BEGIN;
+INSERT INTO pgapp.settings VALUES ('ACCESS_TOKEN_EXPIRE_MINUTES', '11520')
+	ON CONFLICT (name) DO UPDATE SET value = excluded.value;
+SELECT (l->>'expires_in')::int AS expires_in, (p->>'exp')::bigint - (p->>'iat')::bigint AS exp_minus_iat
+  FROM api.login('ident-a@example.com', 'password-a') l,
+	LATERAL (SELECT split_part(l->>'access_token', '.', 2) AS b64) s,
+	LATERAL (SELECT convert_from(decode(rpad(translate(b64, '-_', '+/'),
+		4 * ((length(b64) + 3) / 4), '='), 'base64'), 'UTF8')::jsonb AS p) d;
+ROLLBACK;
 
 -- who am I: the local part of the current user's email, or nobody
 CREATE FUNCTION pg_temp.who() RETURNS text LANGUAGE sql VOLATILE AS $$

@@ -39,10 +39,13 @@ MultipartFind(const char *hay, size_t hlen, const char *needle, size_t nlen)
 	return NULL;
 }
 
-static bool
-MultipartIsSpace(char c)
+/* p moved past spaces and tabs, not beyond end */
+static const char *
+MultipartSkipSpace(const char *p, const char *end)
 {
-	return c == ' ' || c == '\t';
+	while (p < end && (*p == ' ' || *p == '\t'))
+		p++;
+	return p;
 }
 
 /* A token character of RFC 9110 §5.6.2 */
@@ -72,13 +75,11 @@ MultipartParam(const char **p, const char *end, const char **name,
 {
 	const char *s = *p;
 
-	while (s < end && MultipartIsSpace(*s))
-		s++;
+	s = MultipartSkipSpace(s, end);
 	if (s == end || *s != ';')
 		return false;
 	s++;
-	while (s < end && MultipartIsSpace(*s))
-		s++;
+	s = MultipartSkipSpace(s, end);
 	*name = s;
 	while (s < end && MultipartIsToken(*s))
 		s++;
@@ -123,8 +124,7 @@ MultipartBoundary(const char *content_type, char *out)
 	const char *type = "multipart/form-data";
 	size_t		tlen = strlen(type);
 
-	while (p < end && MultipartIsSpace(*p))
-		p++;
+	p = MultipartSkipSpace(p, end);
 	if ((size_t) (end - p) < tlen || pg_strncasecmp(p, type, tlen) != 0)
 		return false;
 	p += tlen;
@@ -181,15 +181,13 @@ MultipartHeaders(const char *h, const char *end, MultipartPart *part)
 			return false;
 		seen = true;
 		p = colon + 1;
-		while (p < eol && MultipartIsSpace(*p))
-			p++;
+		p = MultipartSkipSpace(p, eol);
 		type = p;
 		while (p < eol && MultipartIsToken(*p))
 			p++;
 		if (!MultipartIs(type, (size_t) (p - type), "form-data"))
 			return false;
-		while (p < eol && MultipartIsSpace(*p))
-			p++;
+		p = MultipartSkipSpace(p, eol);
 		while (p < eol)
 		{
 			const char *name, *value;
@@ -208,8 +206,7 @@ MultipartHeaders(const char *h, const char *end, MultipartPart *part)
 			else if (MultipartIs(name, name_len, "filename") ||
 					 MultipartIs(name, name_len, "filename*"))
 				part->is_file = true;
-			while (p < eol && MultipartIsSpace(*p))
-				p++;
+			p = MultipartSkipSpace(p, eol);
 		}
 		if (!named)
 			return false;
@@ -245,8 +242,7 @@ MultipartParse(const char *body, size_t len, const char *boundary,
 
 		if (end - p >= 2 && p[0] == '-' && p[1] == '-')
 			return true; /* the close delimiter; an epilogue is ignored */
-		while (p < end && MultipartIsSpace(*p))
-			p++;
+		p = MultipartSkipSpace(p, end);
 		if (end - p < 2 || p[0] != '\r' || p[1] != '\n')
 			return false;
 		p += 2;

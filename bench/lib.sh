@@ -330,6 +330,61 @@ end
 LUA
 }
 
+# --- one measured run -----------------------------------------------------
+
+# pgbench_run SCRIPT [pgbench args...]: prints "tps latency_ms pg_ticks
+# transactions client_ticks others_pct" (PostgreSQL's and pgbench's own
+# CPU; the share of the machine that other processes took meanwhile)
+pgbench_run() {
+	local script=$1 out=$bench_tmp/pgbench.out pm p0 p1 pid c nchildren m0 m1
+	shift
+	pm=$(postmaster_pid)
+	nchildren=$(pgrep -c -P "$pm")
+	m0=$(machine_ticks)
+	p0=$(pg_ticks "$pm")
+	with_rusage "$bench_tmp/pgbench.ticks" "$PGBENCH" -n -M prepared -T "$BENCH_SECONDS" \
+		-c "$BENCH_CONNS" -j 2 -f "$script" "$@" >"$out" 2>&1 &
+	pid=$!
+	wait "$pid"
+	c=$(cat "$bench_tmp/pgbench.ticks")
+	pg_settle "$pm" "$nchildren"
+	p1=$(pg_ticks "$pm")
+	m1=$(machine_ticks)
+	if grep -qiE 'aborted|error' "$out"; then
+		cat "$out" >&2
+		return 1
+	fi
+	awk -v d=$((p1 - p0)) -v c="$c" -v o="$(others_pct $m0 $m1 $((p1 - p0 + c)))" '
+		/^tps = / { tps = $3 }
+		/^latency average/ { lat = $4 }
+		/^number of transactions actually processed/ { split($6, a, "/"); n = a[1] }
+		END { print tps, lat, d, n, c, o }' "$out"
+}
+
+# wrk_run LUA SECONDS [URL PID]: one wrk run against URL (the gateway's by
+# default); prints its WRKJSON with the CPU ticks of the server PID (the
+# gateway), PostgreSQL and wrk during the run added.
+wrk_run() {
+	local lua=$1 secs=$2 url=${3:-$BENCH_URL} server=${4:-$bench_gateway_pid}
+	local out=$bench_tmp/wrk.out pm g0 g1 p0 p1 w pid json m0 m1
+	pm=$(postmaster_pid)
+	m0=$(machine_ticks)
+	g0=$(proc_ticks "$server")
+	p0=$(pg_ticks "$pm")
+	with_rusage "$bench_tmp/wrk.ticks" wrk -t"$BENCH_THREADS" -c"$BENCH_CONNS" -d"${secs}s" \
+		--timeout 30s --latency -s "$lua" "$url" >"$out" 2>&1 &
+	pid=$!
+	bench_track "$pid"
+	wait "$pid"
+	w=$(cat "$bench_tmp/wrk.ticks")
+	g1=$(proc_ticks "$server")
+	p1=$(pg_ticks "$pm")
+	m1=$(machine_ticks)
+	json=$(sed -n 's/^WRKJSON //p' "$out")
+	[ -n "$json" ] || { cat "$out" >&2; return 1; }
+	echo "${json%\}},\"gateway_ticks\":$((g1 - g0)),\"postgres_ticks\":$((p1 - p0)),\"wrk_ticks\":$w,\"others_pct\":$(others_pct $m0 $m1 $((g1 - g0 + p1 - p0 + w)))}"
+}
+
 # --- the measured routes ----------------------------------------------------
 
 # route_def KEY: NAME METHOD PATTERN PATH QUERY BODY CTYPE AUTH

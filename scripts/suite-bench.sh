@@ -5,7 +5,9 @@
 # cost 4; make soak: 10 seconds.  Both write into the run's directory; then
 # one check each: bench exits 0, prints the table, writes the JSON (every
 # route of SPEC §10 with its fields, no non-2xx answer) and the PNG; soak
-# exits 0 with its PASS line and JSON.
+# exits 0 with its PASS line and JSON.  bench/floor.sh: one 1-second round,
+# exit 0 with a row per variant and no non-2xx; an unknown route is refused
+# before anything starts.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 tmp=$1
@@ -16,10 +18,18 @@ rc=$?
 soak_out=$tmp/soak-smoke.json soak_log=$tmp/soak-smoke.log
 SOAK_SECONDS=10 SOAK_SAMPLE=2 SOAK_OUT=$soak_out "$PGAPP_ROOT/bench/soak.sh" >"$soak_log" 2>&1
 soak_rc=$?
-/usr/bin/python3 - "$rc" "$out" "$log" "$soak_rc" "$soak_out" "$soak_log" <<'PY'
+floor_out=$tmp/floor-smoke.json floor_log=$tmp/floor-smoke.log
+FLOOR_ROUNDS=1 BENCH_SECONDS=1 BCRYPT_COST=4 FLOOR_OUT=$floor_out "$PGAPP_ROOT/bench/floor.sh" me >"$floor_log" 2>&1
+floor_rc=$?
+floor_bad=$("$PGAPP_ROOT/bench/floor.sh" create 2>&1)
+floor_bad_rc=$?
+/usr/bin/python3 - "$rc" "$out" "$log" "$soak_rc" "$soak_out" "$soak_log" \
+	"$floor_rc" "$floor_out" "$floor_log" "$floor_bad_rc" "$floor_bad" <<'PY'
 import json, sys
 rc, out, log = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 soak_rc, soak_out, soak_log = int(sys.argv[4]), sys.argv[5], sys.argv[6]
+floor_rc, floor_out, floor_log = int(sys.argv[7]), sys.argv[8], sys.argv[9]
+floor_bad_rc, floor_bad = int(sys.argv[10]), sys.argv[11]
 routes = ["GET /api/v1/users/me", "GET /api/v1/items/?limit=10", "GET /api/v1/items/{id}",
           "POST /api/v1/items/", "POST /api/v1/login/access-token", "GET /api/v1/utils/health-check/"]
 fields = ["route", "rps", "p50_ms", "p99_ms", "non2xx", "ceiling_tps", "ratio"]
@@ -47,11 +57,20 @@ except (OSError, ValueError):
 checks.append(("make soak: exit 0, PASS line and JSON",
                soak_rc == 0 and (soak_text.strip().splitlines() or [""])[-1].startswith("soak: PASS")
                and soak.get("pass") is True and soak.get("requests", 0) > 0))
+try:
+    floor = {r["variant"]: r for r in json.load(open(floor_out))["rows"]}
+except (OSError, ValueError, KeyError, TypeError):
+    floor = {}
+checks.append(("bench/floor.sh: exit 0, a row per variant, no non-2xx",
+               floor_rc == 0 and sorted(floor) == ["floor", "floor+mhd", "gateway", "pgbench"]
+               and all(r["rps"] > 0 and r["non2xx"] == 0 and r["socket_errors"] == 0 for r in floor.values())))
+checks.append(("bench/floor.sh refuses a route it cannot measure",
+               floor_bad_rc != 0 and "GET routes" in floor_bad and "create" in floor_bad))
 bad = [name for name, ok in checks if not ok]
 for name, ok in checks:
     print(("ok      " if ok else "FAILED  ") + name)
 if bad:
-    print("bench log: %s, soak log: %s" % (log, soak_log))
+    print("bench log: %s, soak log: %s, floor log: %s" % (log, soak_log, floor_log))
     print(text[-3000:])
     print(soak_text[-2000:])
 print(f"{len(checks) - len(bad)} passed, {len(bad)} failed")

@@ -244,7 +244,10 @@ main(int argc, char **argv)
 	{
 		shared_size = atoi(need("FLOOR_CONNS"));
 		if (shared_size <= 0)
+		{
+			fprintf(stderr, "floor: FLOOR_CONNS must be a positive number\n");
 			return 2;
+		}
 		shared = calloc(shared_size, sizeof(*shared));
 		shared_busy = calloc(shared_size, sizeof(*shared_busy));
 		for (int i = 0; i < shared_size; i++)

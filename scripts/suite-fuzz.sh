@@ -1,16 +1,22 @@
 #!/usr/bin/env bash
 # A short libFuzzer pass (ASan + UBSan) over every target; `make fuzz`
 # runs longer (FUZZ_SECONDS).  New inputs go to a scratch corpus; the
-# committed seeds in tests/fuzz/corpus/TARGET are only read.
+# committed seeds in tests/fuzz/corpus/TARGET are only read.  Binaries,
+# corpora and crash files live in a directory of this run's own, so that
+# runs side by side (make fuzz during make test) cannot remove or replace
+# each other's; it is removed when every target passed.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 seconds=${FUZZ_SECONDS:-10}
 passed=0 failed=0
+mkdir -p "$PGAPP_ROOT/.pgapp/build"
+run=$(mktemp -d "$PGAPP_ROOT/.pgapp/build/fuzz-run.XXXXXX")
+export FUZZ_BUILD=$run
 for src in "$PGAPP_ROOT"/tests/fuzz/fuzz_*.c; do
 	t=$(basename "$src" .c)
 	t=${t#fuzz_}
-	work=$PGAPP_ROOT/.pgapp/build/fuzz-run-$t
-	rm -rf "$work" && mkdir -p "$work/corpus" "$work/artifacts"
+	work=$run/$t
+	mkdir -p "$work/corpus" "$work/artifacts"
 	if bin=$("$PGAPP_ROOT/tests/fuzz/build.sh" "$t") &&
 		"$bin" -max_total_time="$seconds" -print_final_stats=0 \
 			-artifact_prefix="$work/artifacts/" \
@@ -23,5 +29,6 @@ for src in "$PGAPP_ROOT"/tests/fuzz/fuzz_*.c; do
 		failed=$((failed + 1))
 	fi
 done
+[ "$failed" -gt 0 ] || rm -rf "$run"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build one libFuzzer target into .pgapp/build/fuzz_TARGET.
+# Build one libFuzzer target into .pgapp/build/fuzz_TARGET (FUZZ_BUILD/fuzz_TARGET).
 #
 #   tests/fuzz/build.sh TARGET            build
 #   tests/fuzz/build.sh TARGET SECONDS    build, then fuzz for SECONDS over
@@ -15,13 +15,15 @@
 #           (gateway/src/client.c, httpcheck.c)
 #
 # Needs clang with libFuzzer (Debian: clang).  Outputs, scratch corpora and
-# crash files stay under .pgapp/build/, never in the source tree; copy a
-# new interesting input into tests/fuzz/corpus/TARGET/ by hand.
+# crash files stay under .pgapp/build/ (or FUZZ_BUILD, a directory of the
+# caller's own, so that concurrent runs never share a binary or a corpus),
+# never in the source tree; copy a new interesting input into
+# tests/fuzz/corpus/TARGET/ by hand.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 target=${1:?usage: tests/fuzz/build.sh TARGET [SECONDS]}
 seconds=${2:-}
-out=$root/.pgapp/build
+out=${FUZZ_BUILD:-$root/.pgapp/build}
 CC=${CC:-clang}
 flags=(-g -O1 -fno-omit-frame-pointer
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
@@ -42,7 +44,7 @@ headers)
 	flags+=(-D_GNU_SOURCE -I"$root/gateway/src")
 	;;
 route)
-	make -s -C "$root/gateway" fuzz >&2
+	make -s -C "$root/gateway" fuzz BUILD="$out" >&2
 	srcs=()
 	;;
 *)
@@ -56,8 +58,7 @@ mkdir -p "$out"
 echo "$out/fuzz_$target"
 
 if [ -n "$seconds" ]; then
-	work=$out/fuzz-$target
-	rm -rf "$work"
+	work=$(mktemp -d "$out/fuzz-$target.XXXXXX")
 	mkdir -p "$work/corpus" "$work/artifacts"
 	if [ -d "$root/tests/fuzz/corpus/$target" ]; then
 		cp -a "$root/tests/fuzz/corpus/$target/." "$work/corpus/"

@@ -520,6 +520,13 @@ DECLARE
 	ok boolean;
 	sid uuid;
 BEGIN
+	-- A read-only transaction could record no failure: refused before any
+	-- check, so it can neither skip the throttle nor tell a right password
+	-- from a wrong one by the error that the first write would raise.
+	IF pg_catalog.current_setting('transaction_read_only')::boolean THEN
+		RAISE EXCEPTION 'cannot log in in a read-only transaction'
+			USING ERRCODE = 'read_only_sql_transaction';
+	END IF;
 	IF email IS NULL OR password IS NULL THEN
 		PERFORM pgapp.raise(400, 'Incorrect email or password');
 	END IF;
@@ -589,6 +596,12 @@ DECLARE
 	s pgapp.sessions;
 	active boolean;
 BEGIN
+	-- as in login_core: nor tell a live token from a spent one without
+	-- the reuse revoking its session
+	IF pg_catalog.current_setting('transaction_read_only')::boolean THEN
+		RAISE EXCEPTION 'cannot refresh a token in a read-only transaction'
+			USING ERRCODE = 'read_only_sql_transaction';
+	END IF;
 	PERFORM pgapp.traces_flush();
 	IF grant_type IS DISTINCT FROM 'refresh_token' THEN
 		PERFORM pgapp.raise_invalid(ARRAY['body', 'grant_type'], 'string_pattern_mismatch',

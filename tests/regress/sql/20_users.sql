@@ -267,5 +267,26 @@ SELECT t.key, t.failures FROM pgapp.login_throttle t
 DELETE FROM pgapp.login_throttle t
  USING pgapp.throttle_keys('users-trace@example.com', '192.0.2.7') k WHERE t.key = k.key;
 
+--
+-- a login or a refresh in a read-only transaction is refused before any
+-- check: the same error for the right and a wrong password (no oracle),
+-- nothing to count, and the refresh token neither spent nor tried
+--
+SELECT api.signup('users-ro@example.com', 'password-ro')->>'email' AS signup;
+SELECT pg_temp.login('ro', 'users-ro@example.com', 'password-ro') AS login_ro;
+BEGIN READ ONLY;
+SELECT pg_temp.login('x', 'users-ro@example.com', 'password-ro') AS read_only_right;
+ROLLBACK;
+BEGIN READ ONLY;
+SELECT pg_temp.login('x', 'users-ro@example.com', 'wrong-password') AS read_only_wrong;
+ROLLBACK;
+SET default_transaction_read_only = on;
+SELECT pg_temp.login('x', 'users-ro@example.com', 'wrong-password') AS default_read_only;
+SELECT pg_temp.run(NULL, $$SELECT api.refresh_token(pg_temp.rt('ro')) IS NOT NULL$$) AS read_only_refresh;
+RESET default_transaction_read_only;
+SELECT count(*) AS failures_counted FROM pgapp.login_throttle t
+  JOIN pgapp.throttle_keys('users-ro@example.com', NULL) k USING (key);
+SELECT pg_temp.run(NULL, $$SELECT api.refresh_token(pg_temp.rt('ro')) IS NOT NULL$$) AS refresh_still_live;
+
 -- clean up
 DELETE FROM pgapp.users WHERE email LIKE 'users-%@example.com';

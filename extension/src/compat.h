@@ -38,6 +38,23 @@
 	pg_proc_aclcheck((proc), (role), (mode))
 #endif
 
+/* ProcessUtility_hook gained readOnlyTree in 14 */
+#if PG_VERSION_NUM >= 140000
+#define PGAPP_PROCESS_UTILITY_ARGS                                  \
+	PlannedStmt *pstmt, const char *queryString, bool readOnlyTree, \
+		ProcessUtilityContext context, ParamListInfo params,        \
+		QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc
+#define PGAPP_PROCESS_UTILITY_PASS \
+	pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc
+#else
+#define PGAPP_PROCESS_UTILITY_ARGS                           \
+	PlannedStmt *pstmt, const char *queryString,             \
+		ProcessUtilityContext context, ParamListInfo params, \
+		QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc
+#define PGAPP_PROCESS_UTILITY_PASS \
+	pstmt, queryString, context, params, queryEnv, dest, qc
+#endif
+
 /* HASH_STRINGS must be said explicitly from 14 on; 13 assumes it */
 #ifndef HASH_STRINGS
 #define HASH_STRINGS 0

@@ -8,7 +8,10 @@
  * to the local transaction id as a second guard; an identity taken inside
  * a subtransaction is rolled back with it.  A session-scoped identity (psql
  * callers who ask for it) is re-checked once per transaction, so a logout
- * or a deleted user takes effect at once.
+ * or a deleted user takes effect at once; one taken in a transaction or
+ * subtransaction that rolls back is undone with it, and DISCARD ALL (the
+ * reset of connection poolers) forgets it, so the next client of a pooled
+ * connection never inherits it.
  */
 #include "postgres.h"
 
@@ -17,7 +20,9 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "nodes/parsenodes.h"
 #include "storage/proc.h"
+#include "tcop/utility.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
@@ -47,7 +52,8 @@ typedef struct IdentityState
 /* The identity of this backend; the only copy (see the file comment). */
 static IdentityState current;
 
-/* Identities replaced inside a subtransaction, restored if it aborts */
+/* Identities replaced in this transaction, restored if it (or the
+ * subtransaction that replaced them) aborts; newest first */
 typedef struct SavedIdentity
 {
 	SubTransactionId	  subid;
@@ -73,16 +79,32 @@ static const char *session_query =
 	"   AND s.revoked_at IS NULL "
 	"   AND s.expires_at OPERATOR(pg_catalog.>) pg_catalog.now()";
 
+static ProcessUtility_hook_type prev_process_utility;
+
+static void
+IdentityForget(void)
+{
+	memset(&current, 0, sizeof(current));
+	saved = NULL;
+}
+
 static void
 IdentityXactCallback(XactEvent event, void *arg)
 {
 	switch (event)
 	{
-		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+			/* back to the identity the transaction started with */
+			while (saved != NULL)
+			{
+				current = saved->prev;
+				saved = saved->next;
+			}
+			/* fall through */
+		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PREPARE:
 		case XACT_EVENT_PARALLEL_COMMIT:
-		case XACT_EVENT_PARALLEL_ABORT:
 			if (!current.session_scope)
 				memset(&current, 0, sizeof(current));
 			saved = NULL;
@@ -117,11 +139,32 @@ IdentitySubXactCallback(SubXactEvent event, SubTransactionId mySubid,
 	}
 }
 
+/*
+ * DISCARD ALL resets a session for its next user (connection poolers run
+ * it between clients): a session identity goes with it, before the
+ * statement runs, so that it is gone even if the statement fails.
+ */
+static void
+IdentityProcessUtility(PGAPP_PROCESS_UTILITY_ARGS)
+{
+	Node *stmt = pstmt->utilityStmt;
+
+	if (IsA(stmt, DiscardStmt) &&
+		((DiscardStmt *) stmt)->target == DISCARD_ALL)
+		IdentityForget();
+	if (prev_process_utility)
+		prev_process_utility(PGAPP_PROCESS_UTILITY_PASS);
+	else
+		standard_ProcessUtility(PGAPP_PROCESS_UTILITY_PASS);
+}
+
 void
 IdentityInit(void)
 {
 	RegisterXactCallback(IdentityXactCallback, NULL);
 	RegisterSubXactCallback(IdentitySubXactCallback, NULL);
+	prev_process_utility = ProcessUtility_hook;
+	ProcessUtility_hook = IdentityProcessUtility;
 }
 
 Oid
@@ -276,7 +319,6 @@ IdentityAuthenticate(const char *token, size_t len, bool session)
 	id.session_scope = session;
 	id.lxid = PgappCurrentLxid();
 
-	if (!session && GetCurrentSubTransactionId() != TopSubTransactionId)
 	{
 		SavedIdentity *s =
 			MemoryContextAlloc(TopTransactionContext, sizeof(SavedIdentity));
@@ -387,6 +429,6 @@ PG_FUNCTION_INFO_V1(logout_identity);
 Datum
 logout_identity(PG_FUNCTION_ARGS)
 {
-	memset(&current, 0, sizeof(current));
+	IdentityForget();
 	PG_RETURN_VOID();
 }

@@ -260,7 +260,47 @@ RESET search_path;
 RESET ROLE;
 DROP SCHEMA regress_ident_evil CASCADE;
 
+--
+-- A session identity taken in a transaction that rolls back is undone with
+-- it, and so is one taken in a subtransaction rolled back to its savepoint
+--
+SET ROLE regress_ident_caller;
+SELECT api.login('ident-a@example.com', 'password-a')->>'access_token' AS tok_a5 \gset
+BEGIN;
+SELECT api.authenticate(:'tok_a5', session => true) IS NOT NULL AS ok;
+SELECT pg_temp.who() AS in_transaction;
+ROLLBACK;
+SELECT pg_temp.who() AS after_rollback;
+SELECT api.authenticate(:'tok_a5', session => true) IS NOT NULL AS session_a;
+BEGIN;
+SAVEPOINT s;
+SELECT api.authenticate(:'tok_b', session => true) IS NOT NULL AS ok;
+SELECT pg_temp.who() AS in_savepoint;
+ROLLBACK TO s;
+SELECT pg_temp.who() AS after_rollback_to;
+COMMIT;
+SELECT pg_temp.who() AS after_commit;
+RESET ROLE;
+
 -- clean up
 DELETE FROM pgapp.users WHERE email LIKE 'ident-%@example.com';
 DROP ROLE regress_ident_caller;
 DROP ROLE regress_ident_gateway;
+
+--
+-- DISCARD ALL, a connection pooler's reset between two clients, forgets a
+-- session identity (last: it also drops this file's temporary helpers)
+--
+SELECT api.signup('ident-c@example.com', 'password-c')->>'email' AS signup;
+SELECT api.login('ident-c@example.com', 'password-c')->>'access_token' AS tok_c \gset
+CREATE ROLE regress_ident_pooled IN ROLE pgapp_caller;
+SET ROLE regress_ident_pooled;
+SELECT api.authenticate(:'tok_c', session => true) IS NOT NULL AS session_c;
+SELECT api.me()->>'email' AS me;
+RESET ROLE;
+DISCARD ALL;
+SET ROLE regress_ident_pooled;
+SELECT api.current_user_id() IS NULL AS after_discard_all;
+RESET ROLE;
+DROP ROLE regress_ident_pooled;
+DELETE FROM pgapp.users WHERE email = 'ident-c@example.com';

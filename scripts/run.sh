@@ -95,13 +95,16 @@ cmd_serve() {
 
 	say "cluster URI (DBA): $dba_url"
 	say "psql: make psql    API: http://localhost:$port/api/v1/    OpenAPI: http://localhost:$port/api/v1/openapi.json"
-	# The gateway gets its own variables only: never SECRET_KEY.
-	env -i PATH="$PATH" LANG="${LANG:-C.UTF-8}" \
-		DATABASE_URL="$gw_url" PORT="$port" GATEWAY_LISTEN="${GATEWAY_LISTEN:-127.0.0.1}" \
-		BACKEND_CORS_ORIGINS="${BACKEND_CORS_ORIGINS:-}" TRUSTED_PROXIES="${TRUSTED_PROXIES:-}" \
-		GATEWAY_WORKERS="${GATEWAY_WORKERS:-}" MAX_BODY_BYTES="${MAX_BODY_BYTES:-}" \
-		ENVIRONMENT="${ENVIRONMENT:-local}" \
-		"$PGAPP_ROOT/gateway/pgapp-gateway" &
+	# The gateway gets its own variables only, never SECRET_KEY: those of
+	# the README's Configuration, as Compose passes them (empty: its default).
+	local gateway_env=(PATH="$PATH" LANG="${LANG:-C.UTF-8}" DATABASE_URL="$gw_url" PORT="$port"
+		GATEWAY_LISTEN="${GATEWAY_LISTEN:-127.0.0.1}" ENVIRONMENT="${ENVIRONMENT:-local}") name
+	for name in GATEWAY_WORKERS MAX_BODY_BYTES BACKEND_CORS_ORIGINS TRUSTED_PROXIES \
+		GATEWAY_POOL_WAIT_MS GATEWAY_MAX_CONNS GATEWAY_MAX_CONNS_PER_IP GATEWAY_CONN_TIMEOUT \
+		GATEWAY_REQUEST_DEADLINE GATEWAY_DRAIN_SECONDS GATEWAY_LOG_FLUSH_MS; do
+		gateway_env+=("$name=${!name:-}")
+	done
+	env -i "${gateway_env[@]}" "$PGAPP_ROOT/gateway/pgapp-gateway" &
 	gateway_pid=$!
 	say "gateway on port $port (pid $gateway_pid); Ctrl-C stops it and the cluster"
 	local rc=0

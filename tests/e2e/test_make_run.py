@@ -11,7 +11,8 @@ import subprocess
 import pytest
 import requests
 
-from conftest import API, ROOT, SPEC_VARIABLES, cluster_env, dotenv, free_port, http_status, scratch_dir, wait_for
+from conftest import (API, APP_VARIABLES, ROOT, SPEC_VARIABLES, TUNING_VARIABLES, cluster_env, dotenv,
+                      free_port, http_status, scratch_dir, wait_for)
 
 RUN = os.path.join(ROOT, "scripts", "run.sh")
 
@@ -131,3 +132,48 @@ def test_make_run_serves_keeps_its_data_and_stops_on_ctrl_c(run_env, tmp_path):
         assert r.status_code == 200 and r.json()["title"] == "made by make run"
     finally:
         assert again.ctrl_c() == 130, again.logged()
+
+
+def gateway_environ(run):
+    """The environment of the gateway that run.sh started (same session)."""
+    p = subprocess.run(["pgrep", "-s", str(run.proc.pid), "-x", "pgapp-gateway"],
+                       capture_output=True, text=True)
+    pids = p.stdout.split()
+    assert len(pids) == 1, (p.stdout, run.logged())
+    with open("/proc/%s/environ" % pids[0], "rb") as f:
+        pairs = [kv.decode().split("=", 1) for kv in f.read().split(b"\0") if kv]
+    return dict(pairs)
+
+
+def test_make_run_passes_every_gateway_variable(run_env, tmp_path):
+    """Each of the README's gateway variables reaches the gateway (a value
+    set in the environment overrides .env), and nothing else of the
+    environment does: never SECRET_KEY."""
+    tuned = {"GATEWAY_POOL_WAIT_MS": "1500", "GATEWAY_MAX_CONNS": "900",
+             "GATEWAY_MAX_CONNS_PER_IP": "90", "GATEWAY_CONN_TIMEOUT": "25",
+             "GATEWAY_REQUEST_DEADLINE": "70", "GATEWAY_DRAIN_SECONDS": "7",
+             "GATEWAY_LOG_FLUSH_MS": "50", "GATEWAY_LISTEN": "127.0.0.1", "GATEWAY_WORKERS": "3",
+             "MAX_BODY_BYTES": "500000", "BACKEND_CORS_ORIGINS": "http://localhost:5173",
+             "TRUSTED_PROXIES": "10.0.0.0/8"}
+    assert set(tuned) | {"DATABASE_URL", "PORT", "ENVIRONMENT"} == APP_VARIABLES
+    run = Run(dict(run_env, SECRET_KEY="x" * 40, **tuned), tmp_path / "tuned.log")
+    try:
+        assert wait_for(run.ready, timeout=180), run.logged()
+        seen = gateway_environ(run)
+        assert {k: seen.get(k) for k in tuned} == tuned
+        assert set(seen) - {"PATH", "LANG"} == APP_VARIABLES
+    finally:
+        assert run.ctrl_c() == 130, run.logged()
+
+
+@pytest.mark.parametrize("name", sorted(TUNING_VARIABLES - {"GATEWAY_LISTEN"}))
+def test_make_run_refuses_a_bad_gateway_value(run_env, tmp_path, name):
+    """A bad value stops make run with the gateway's one clear line."""
+    run = Run(dict(run_env, **{name: "soon"}), tmp_path / "bad.log")
+    try:
+        rc = run.proc.wait(timeout=60)
+    finally:
+        if run.proc.poll() is None:
+            run.ctrl_c()
+    assert rc != 0 and '%s: not an integer: "soon"' % name in run.logged(), run.logged()
+

@@ -638,12 +638,16 @@ DispatchParseMultipart(text *body, text *ctype, Pair **pairs, int *npairs)
 						  DispatchAddPart, &f);
 }
 
+/*
+ * A field sent more than once counts with its last value, as in Starlette's
+ * MultiDict, which FastAPI reads query strings and forms with.
+ */
 static const char *
 DispatchPairValue(Pair *pairs, int npairs, const char *name)
 {
 	int i;
 
-	for (i = 0; i < npairs; i++)
+	for (i = npairs - 1; i >= 0; i--)
 		if (strcmp(pairs[i].name, name) == 0)
 			return pairs[i].value;
 	return NULL;

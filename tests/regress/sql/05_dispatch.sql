@@ -138,6 +138,9 @@ SELECT * FROM pg_temp.d('GET', '/api/v1/items', '/api/v1/items', 'limit=99999999
 SELECT * FROM pg_temp.d('GET', '/api/v1/items', '/api/v1/items', 'limit=%zz', NULL, NULL, :'authz');
 SELECT * FROM pg_temp.d('GET', '/api/v1/items', '/api/v1/items', 'limit=1001', NULL, NULL, :'authz');
 SELECT status FROM pg_temp.d('GET', '/api/v1/items', '/api/v1/items', 'limit=%31&unknown=1&flag', NULL, NULL, :'authz');
+-- a field sent twice counts with its last value, as FastAPI reads it
+SELECT status AS last_valid FROM pg_temp.d('GET', '/api/v1/items', '/api/v1/items', 'limit=abc&limit=5', NULL, NULL, :'authz');
+SELECT status AS last_invalid, body::jsonb->'detail'->0->>'input' AS input FROM pg_temp.d('GET', '/api/v1/items', '/api/v1/items', 'limit=5&limit=abc', NULL, NULL, :'authz');
 
 -- path parameters: uuid forms
 SELECT * FROM pg_temp.d('GET', '/api/v1/items/{item_id}', '/api/v1/items/00000000-0000-0000-0000-000000000000', authz => :'authz');

@@ -1185,11 +1185,16 @@ DispatchCallStep(void *arg)
 	c->isnull = fcinfo->isnull;
 }
 
-/* The bearer token of an Authorization header, or NULL */
+/*
+ * The bearer token of an Authorization header, or NULL.  Whitespace around
+ * the token is not part of it (RFC 9110 5.5: libmicrohttpd 0.9.75 keeps a
+ * value's trailing spaces and tabs).
+ */
 static text *
 DispatchBearer(text *authorization)
 {
 	char *s;
+	int	  len;
 
 	if (authorization == NULL)
 		return NULL;
@@ -1197,11 +1202,14 @@ DispatchBearer(text *authorization)
 	if (pg_strncasecmp(s, "bearer ", 7) != 0)
 		return NULL;
 	s += 7;
-	while (*s == ' ')
+	while (*s == ' ' || *s == '\t')
 		s++;
-	if (*s == '\0')
+	len = strlen(s);
+	while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t'))
+		len--;
+	if (len == 0)
 		return NULL;
-	return cstring_to_text(s);
+	return cstring_to_text_with_len(s, len);
 }
 
 static void

@@ -39,6 +39,9 @@ SELECT 'Bearer ' || (body::jsonb ->> 'access_token') AS authz
 
 SELECT status, body::jsonb ->> 'email' AS email, headers FROM pg_temp.d('GET', '/api/v1/users/me', '/api/v1/users/me', authz => :'authz');
 SELECT status, body::jsonb ->> 'email' AS email FROM pg_temp.d('GET', '/api/v1/users/me', '/api/v1/users/me', authz => 'bearer  ' || substr(:'authz', 8));
+-- spaces and tabs around the token are not part of it (RFC 9110 5.5)
+SELECT status, body::jsonb ->> 'email' AS email FROM pg_temp.d('GET', '/api/v1/users/me', '/api/v1/users/me', authz => 'Bearer ' || substr(:'authz', 8) || E' \t ');
+SELECT status FROM pg_temp.d('GET', '/api/v1/users/me', '/api/v1/users/me', authz => E'Bearer \t ');
 -- the identity does not outlive the dispatch's transaction
 SELECT api.current_user_id() IS NULL AS anonymous_afterwards;
 -- not a superuser

@@ -53,6 +53,7 @@
 #define BODY_BAD_HEADER "{\"detail\":\"Invalid header value\"}"
 #define BODY_BAD_BODY "{\"detail\":\"There was an error parsing the body\"}"
 #define BODY_BAD_ORIGIN "{\"detail\":\"Disallowed CORS origin\"}"
+#define BODY_BAD_HOST "{\"detail\":\"Missing or repeated Host header\"}"
 
 struct server
 {
@@ -65,8 +66,9 @@ struct server
 struct request
 {
 	struct server	  *srv;
-	char			  *raw_uri; /* as received: path?query */
+	char			  *raw_uri; /* path?query as received (origin form) */
 	size_t			   raw_len;
+	size_t			   target_len; /* the request target as sent */
 	struct timespec	   start;
 	char			   id[17];
 	char			   method[16];
@@ -239,6 +241,7 @@ struct header_scan
 	int			ncl;
 	const char *te[MAX_REPEATED_HEADERS];
 	int			nte;
+	int			nhost;
 };
 
 static enum MHD_Result
@@ -249,6 +252,8 @@ scan_header(void *cls, enum MHD_ValueKind kind, const char *key,
 
 	(void) kind;
 	s->bytes += strlen(key) + (value ? strlen(value) : 0) + 4;
+	if (strcasecmp(key, "Host") == 0)
+		s->nhost++;
 	if (value == NULL)
 		return MHD_YES;
 	if (strcasecmp(key, "Content-Length") == 0)
@@ -401,7 +406,7 @@ serve_health(struct MHD_Connection *c, struct request *r, bool ready_probe)
  * Returns true when a response was queued.
  */
 static bool
-check_framing(struct MHD_Connection *c, struct request *r,
+check_framing(struct MHD_Connection *c, struct request *r, const char *version,
 			  enum MHD_Result *ret)
 {
 	struct header_scan scan = {0};
@@ -409,11 +414,15 @@ check_framing(struct MHD_Connection *c, struct request *r,
 	*ret = MHD_YES;
 	if (r->raw_uri == NULL)
 		return (*ret = respond_close(c, r, 400, BODY_BAD_PATH)), true;
-	if (r->raw_len > HTTP_MAX_URI)
+	if (r->target_len > HTTP_MAX_URI)
 		return (*ret = respond_close(c, r, 414, BODY_URI_TOO_LONG)), true;
 	MHD_get_connection_values(c, MHD_HEADER_KIND, scan_header, &scan);
 	if (scan.bytes > HTTP_MAX_HEADERS)
 		return (*ret = respond_close(c, r, 431, BODY_HEADERS_TOO_LARGE)), true;
+	/* RFC 9112 3.2: one Host in HTTP/1.1 (1.0 may go without) */
+	if (scan.nhost > 1 ||
+		(scan.nhost == 0 && strcmp(version, MHD_HTTP_VERSION_1_1) == 0))
+		return (*ret = respond_close(c, r, 400, BODY_BAD_HOST)), true;
 	r->framing =
 		(scan.ncl > MAX_REPEATED_HEADERS || scan.nte > MAX_REPEATED_HEADERS)
 			? FRAMING_BAD
@@ -620,7 +629,6 @@ access_handler(void *cls, struct MHD_Connection *c, const char *url,
 
 	(void) cls;
 	(void) url; /* decoded by the library: we use the raw URI */
-	(void) version;
 	if (r == NULL)
 		return MHD_NO;
 	if (!r->started)
@@ -634,7 +642,7 @@ access_handler(void *cls, struct MHD_Connection *c, const char *url,
 		atomic_fetch_add(&r->srv->in_flight, 1);
 		r->counted = true;
 		resolve_client(r, c);
-		if (check_framing(c, r, &ret))
+		if (check_framing(c, r, version, &ret))
 		{
 			deadline_request_received(r->track);
 			return ret;
@@ -658,6 +666,25 @@ access_handler(void *cls, struct MHD_Connection *c, const char *url,
 
 /* ---- libmicrohttpd callbacks ---- */
 
+/* A copy of the request target in origin form ("/path?query"): a target
+ * in absolute form loses its scheme and authority ("http://h?q" is "/?q") */
+static char *
+origin_form(const char *target)
+{
+	const char *path = absolute_form_path(target);
+	char	   *copy;
+
+	if (path == NULL || *path == '/')
+		return strdup(path ? path : target);
+	copy = malloc(strlen(path) + 2);
+	if (copy != NULL)
+	{
+		copy[0] = '/';
+		strcpy(copy + 1, path);
+	}
+	return copy;
+}
+
 static void *
 uri_logger(void *cls, const char *uri, struct MHD_Connection *c)
 {
@@ -669,8 +696,9 @@ uri_logger(void *cls, const char *uri, struct MHD_Connection *c)
 	r->srv = cls;
 	clock_gettime(CLOCK_MONOTONIC, &r->start);
 	make_request_id(r->id);
-	r->raw_len = strlen(uri);
-	r->raw_uri = strdup(uri);
+	r->target_len = strlen(uri);
+	r->raw_uri = origin_form(uri);
+	r->raw_len = r->raw_uri ? strlen(r->raw_uri) : 0;
 	r->status = 0;
 	return r;
 }

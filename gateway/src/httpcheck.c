@@ -269,6 +269,23 @@ cors_allowed(char *const *origins, int n, const char *origin)
 	return false;
 }
 
+const char *
+absolute_form_path(const char *target)
+{
+	size_t scheme;
+
+	if (strncasecmp(target, "http://", 7) == 0)
+		scheme = 7;
+	else if (strncasecmp(target, "https://", 8) == 0)
+		scheme = 8;
+	else
+		return NULL;
+	target += scheme;
+	if (*target == '\0' || *target == '/' || *target == '?')
+		return NULL; /* no authority */
+	return target + strcspn(target, "/?");
+}
+
 bool
 http_token(const char *s)
 {

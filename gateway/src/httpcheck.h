@@ -24,6 +24,16 @@ bool utf8_valid(const char *s, size_t n);
  */
 long unescape_strict(const char *in, size_t len, char *out);
 
+/*
+ * A request target in absolute form ("http://host:8000/p?q", which RFC
+ * 9112 3.2.2 asks origin servers to accept): where its path begins, at the
+ * first '/' or '?' after the authority, or at the end.  NULL when the
+ * target is not in absolute form (no "http://" or "https://", any case, or
+ * an empty authority).  The authority is not used: the gateway routes on
+ * the path alone, as it ignores Host.
+ */
+const char *absolute_form_path(const char *target);
+
 enum framing
 {
 	FRAMING_NONE,	 /* no body */

@@ -1,5 +1,6 @@
 """HTTP hardening (SPEC §8) with raw sockets, against a gateway of our own
 with a small body limit and known CORS origins."""
+import json
 import time
 
 import pytest
@@ -145,6 +146,45 @@ def test_414_long_request_line(gw, length):
 def test_request_line_under_8k_is_fine(gw):
     status, _, _ = req(gw, "GET /api/v1/" + "a" * 7000 + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     assert status == 404
+
+
+# RFC 9112 3.2.2: an origin server accepts a target in absolute form, and
+# routes on its path
+@pytest.mark.parametrize("target, status", [
+    ("http://api.example.com/api/v1/utils/health-check/", 200),
+    ("HTTPS://api.example.com:8000/live?probe=1", 200),
+    ("http://api.example.com", 404),
+    ("http://api.example.com?x=1", 404),
+    ("http:///live", 400),
+    ("ftp://api.example.com/live", 400),
+])
+def test_absolute_form_target(gw, target, status):
+    got, h, body = req(gw, f"GET {target} HTTP/1.1\r\nHost: x\r\nOrigin: {ORIGIN}\r\nConnection: close\r\n\r\n")
+    assert got == status, body
+    assert_cors(h)
+
+
+def test_absolute_form_counts_whole_target_for_414(gw):
+    status, _, body = req(gw, "GET http://" + "a" * 9000 + ".example/live HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert status == 414 and body.startswith(b'{"detail"')
+
+
+# RFC 9112 3.2: exactly one Host in HTTP/1.1; HTTP/1.0 may go without
+@pytest.mark.parametrize("head", [
+    "GET /live HTTP/1.1\r\n",
+    "GET /live HTTP/1.1\r\nHost: a\r\nHost: b\r\n",
+])
+def test_http11_needs_one_host(gw, head):
+    status, h, body = req(gw, head + f"Origin: {ORIGIN}\r\n\r\n")
+    assert status == 400
+    assert json.loads(body) == {"detail": "Missing or repeated Host header"}
+    assert h.get("connection", "").lower() == "close"
+    assert_cors(h)
+
+
+def test_http10_without_host_is_served(gw):
+    status, _, body = req(gw, "GET /live HTTP/1.0\r\n\r\n")
+    assert status == 200, body
 
 
 @pytest.mark.parametrize("lines", [40, 63])

@@ -62,6 +62,18 @@ test_httpcheck(void)
 	CHECK(unescape("/%ED%A0%80") == NULL); /* surrogate */
 	CHECK(unescape("/%C0%AF") == NULL);	   /* overlong "/" */
 	CHECK(unescape("/\xff") == NULL);
+	/* absolute form (RFC 9112 3.2.2): where the path begins */
+	CHECK_STR(absolute_form_path("http://h/a?b"), "/a?b");
+	CHECK_STR(absolute_form_path("HTTPS://h:8000/a"), "/a");
+	CHECK_STR(absolute_form_path("http://h?q=1"), "?q=1");
+	CHECK_STR(absolute_form_path("http://user@h:1"), "");
+	CHECK(absolute_form_path("/http://h/a") == NULL);
+	CHECK(absolute_form_path("http:///a") == NULL);
+	CHECK(absolute_form_path("http://") == NULL);
+	CHECK(absolute_form_path("http://?q") == NULL);
+	CHECK(absolute_form_path("ftp://h/a") == NULL);
+	CHECK(absolute_form_path("http:/h/a") == NULL);
+	CHECK(absolute_form_path("*") == NULL);
 	CHECK(utf8_valid("\xf0\x9f\x98\x80", 4));
 	CHECK(!utf8_valid("\xf0\x9f\x98", 3));
 

@@ -511,6 +511,24 @@ COMMENT ON FUNCTION pgapp.trace_apply(text, jsonb, int) IS 'write a trace that o
 
 -- ---------- login ----------
 
+-- A login or a token refresh must be able to write what a failure leaves
+-- (a throttle count, a revoked session).  In a read-only transaction it
+-- could not: it would skip the throttle, and the error of its first write
+-- would tell a right password (or a live token) from a wrong one.  So such
+-- a transaction is refused before any check.
+CREATE FUNCTION pgapp.refuse_read_only(action text) RETURNS void
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF current_setting('transaction_read_only')::boolean THEN
+		RAISE EXCEPTION 'cannot % in a read-only transaction', action
+			USING ERRCODE = 'read_only_sql_transaction';
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION pgapp.refuse_read_only(text) IS 'raise 25006 in a read-only transaction (logins and refreshes write what a failure leaves)';
+
 CREATE FUNCTION pgapp.login_core(email text, password text, client text) RETURNS jsonb
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -520,13 +538,7 @@ DECLARE
 	ok boolean;
 	sid uuid;
 BEGIN
-	-- A read-only transaction could record no failure: refused before any
-	-- check, so it can neither skip the throttle nor tell a right password
-	-- from a wrong one by the error that the first write would raise.
-	IF pg_catalog.current_setting('transaction_read_only')::boolean THEN
-		RAISE EXCEPTION 'cannot log in in a read-only transaction'
-			USING ERRCODE = 'read_only_sql_transaction';
-	END IF;
+	PERFORM pgapp.refuse_read_only('log in');
 	IF email IS NULL OR password IS NULL THEN
 		PERFORM pgapp.raise(400, 'Incorrect email or password');
 	END IF;
@@ -596,12 +608,7 @@ DECLARE
 	s pgapp.sessions;
 	active boolean;
 BEGIN
-	-- as in login_core: nor tell a live token from a spent one without
-	-- the reuse revoking its session
-	IF pg_catalog.current_setting('transaction_read_only')::boolean THEN
-		RAISE EXCEPTION 'cannot refresh a token in a read-only transaction'
-			USING ERRCODE = 'read_only_sql_transaction';
-	END IF;
+	PERFORM pgapp.refuse_read_only('refresh a token');
 	PERFORM pgapp.traces_flush();
 	IF grant_type IS DISTINCT FROM 'refresh_token' THEN
 		PERFORM pgapp.raise_invalid(ARRAY['body', 'grant_type'], 'string_pattern_mismatch',

@@ -305,8 +305,9 @@ IdentityCheckSession(IdentityState *id)
 void
 IdentityAuthenticate(const char *token, size_t len, bool session)
 {
-	Jsonb		 *claims;
-	IdentityState id;
+	Jsonb		  *claims;
+	IdentityState  id;
+	SavedIdentity *s;
 
 	memset(&id, 0, sizeof(id));
 	claims = JwtVerify(token, len);
@@ -319,15 +320,12 @@ IdentityAuthenticate(const char *token, size_t len, bool session)
 	id.session_scope = session;
 	id.lxid = PgappCurrentLxid();
 
-	{
-		SavedIdentity *s =
-			MemoryContextAlloc(TopTransactionContext, sizeof(SavedIdentity));
-
-		s->subid = GetCurrentSubTransactionId();
-		s->prev = current;
-		s->next = saved;
-		saved = s;
-	}
+	/* whatever it replaces comes back if this (sub)transaction aborts */
+	s = MemoryContextAlloc(TopTransactionContext, sizeof(SavedIdentity));
+	s->subid = GetCurrentSubTransactionId();
+	s->prev = current;
+	s->next = saved;
+	saved = s;
 	current = id;
 }
 

@@ -225,6 +225,7 @@ main(int argc, char **argv)
 	struct sockaddr_in addr = {.sin_family = AF_INET};
 	int				   one = 1;
 	int				   listener;
+	const char		  *clear;
 
 	if (argc != 2 || atoi(argv[1]) <= 0 || atoi(argv[1]) > 65535)
 	{
@@ -237,8 +238,8 @@ main(int argc, char **argv)
 	params[2] = maybe("FLOOR_QUERY");
 	params[5] = maybe("FLOOR_AUTHZ");
 	params[6] = "127.0.0.1";
-	clear_bytes =
-		maybe("FLOOR_CLEAR") ? strtoul(maybe("FLOOR_CLEAR"), NULL, 10) : 0;
+	clear = maybe("FLOOR_CLEAR");
+	clear_bytes = clear ? strtoul(clear, NULL, 10) : 0;
 	use_select = maybe("FLOOR_SELECT") != NULL;
 	if (maybe("FLOOR_SHARED"))
 	{

@@ -35,10 +35,7 @@ pool_kib=$(sed -n 's/^#define MHD_MEMORY_LIMIT (\([0-9]*\) \* 1024)$/\1/p' "$PGA
 
 bench_start
 floor_bin=$bench_tmp/floor
-# the flags of the gateway's Makefile
-cc -O2 -g -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE \
-	-I"$(/usr/lib/postgresql/"$PG"/bin/pg_config --includedir)" \
-	-o "$floor_bin" "$BENCH_DIR/floor.c" -lpq -lpthread || die "floor.c does not build"
+bench_build_floor "$floor_bin" || die "floor.c does not build"
 
 route_def "$route"
 rid=$(route_id "$METHOD" "$PATTERN")

@@ -189,6 +189,13 @@ bench_build_gateway() {
 	BENCH_GATEWAY_CFLAGS=$(make -s -C "$dst" -p -n 2>/dev/null | sed -n 's/^CFLAGS := //p;s/^CFLAGS = //p' | head -1)
 }
 
+# bench/floor.c into OUT, with the flags of the gateway's Makefile
+bench_build_floor() {
+	cc -O2 -g -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE \
+		-I"$(/usr/lib/postgresql/"$PG"/bin/pg_config --includedir)" \
+		-o "$1" "$BENCH_DIR/floor.c" -lpq -lpthread
+}
+
 bench_start_gateway() {
 	(
 		unset SECRET_KEY

@@ -10,7 +10,8 @@
 # before anything starts; bench/floor.c refuses a bad command line or
 # setting, and stops with the database's message when it cannot connect.
 set -uo pipefail
-. "$(dirname "$0")/lib.sh"
+# bench/lib.sh brings scripts/lib.sh and bench_build_floor
+. "$(dirname "$0")/../bench/lib.sh"
 tmp=$1
 out=$tmp/bench-smoke.json log=$tmp/bench-smoke.log
 BENCH_SECONDS=1 BENCH_ROUNDS=1 BENCH_WARMUP=1 BENCH_LOGIN_SECONDS=2 BENCH_LOGIN_ROUNDS=1 \
@@ -36,9 +37,7 @@ floor_case() {
 	printf '%s|%s|%s|%s|%s\n' "$name" "$want_rc" "$want_text" "$rc" "$(echo "$out" | head -1)" >>"$floor_cases"
 }
 floor_bin=$tmp/floor
-if cc -O2 -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE \
-	-I"$(/usr/lib/postgresql/15/bin/pg_config --includedir)" \
-	-o "$floor_bin" "$PGAPP_ROOT/bench/floor.c" -lpq -lpthread; then
+if bench_build_floor "$floor_bin"; then
 	floor_env=(env FLOOR_CONNINFO="postgresql://nobody@127.0.0.1:1/none?connect_timeout=2"
 		FLOOR_ROUTE=1 FLOOR_PATH=/)
 	floor_case "floor.c: no port" 2 "usage: floor PORT" "$floor_bin"

@@ -3,7 +3,9 @@
 #
 #   tests/fuzz/build.sh TARGET            build
 #   tests/fuzz/build.sh TARGET SECONDS    build, then fuzz for SECONDS over
-#                                         a scratch copy of the seed corpus
+#                                         a scratch copy of the seed corpus (its
+#                                         own directory, removed unless a crash
+#                                         leaves artifacts in it)
 #
 # Targets (add yours to the case below):
 #   token   JWS compact split + strict base64url (extension/src/base64url.c)
@@ -65,4 +67,5 @@ if [ -n "$seconds" ]; then
 	fi
 	"$out/fuzz_$target" -max_total_time="$seconds" -max_len=12000 \
 		-artifact_prefix="$work/artifacts/" "$work/corpus"
+	rm -rf "$work" # a crash exits above (set -e) and keeps it
 fi

@@ -202,6 +202,23 @@ respond_unavailable(struct MHD_Connection *c, struct request *r)
 	return respond_full(c, r, 503, BODY_UNAVAILABLE, NULL, NULL, false, 1);
 }
 
+/*
+ * The template allows every request header (Starlette's allow_headers
+ * ["*"] echoes the list the browser asks for), so a client that adds a
+ * tracing header still passes.  Only a well-formed list of field names is
+ * echoed; anything else gets the two headers the template's client needs.
+ */
+static const char *
+preflight_allow_headers(struct MHD_Connection *c)
+{
+	const char *asked = MHD_lookup_connection_value(
+		c, MHD_HEADER_KIND, "Access-Control-Request-Headers");
+
+	if (asked == NULL || !field_name_list_ok(asked))
+		return "authorization, content-type";
+	return asked;
+}
+
 static enum MHD_Result
 respond_preflight(struct MHD_Connection *c, struct request *r)
 {
@@ -221,9 +238,9 @@ respond_preflight(struct MHD_Connection *c, struct request *r)
 	MHD_add_response_header(resp, "Access-Control-Allow-Credentials", "true");
 	MHD_add_response_header(resp, "Vary", "Origin");
 	MHD_add_response_header(resp, "Access-Control-Allow-Methods",
-							"GET, POST, PUT, PATCH, DELETE, OPTIONS");
+							"DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT");
 	MHD_add_response_header(resp, "Access-Control-Allow-Headers",
-							"authorization, content-type");
+							preflight_allow_headers(c));
 	MHD_add_response_header(resp, "Access-Control-Max-Age", "600");
 	ret = MHD_queue_response(c, 200, resp);
 	MHD_destroy_response(resp);

@@ -286,15 +286,47 @@ absolute_form_path(const char *target)
 	return target + strcspn(target, "/?");
 }
 
+/* RFC 9110's tchar; c is never NUL here */
+static bool
+tchar(char c)
+{
+	return isalnum((unsigned char) c) || strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
 bool
 http_token(const char *s)
 {
 	if (s == NULL || *s == '\0')
 		return false;
 	for (; *s; s++)
-		if (!isalnum((unsigned char) *s) && !strchr("!#$%&'*+-.^_`|~", *s))
+		if (!tchar(*s))
 			return false;
 	return true;
+}
+
+bool
+field_name_list_ok(const char *s)
+{
+	for (;;)
+	{
+		const char *start;
+
+		s = skip_ows(s);
+		start = s;
+		while (*s != '\0' && *s != ',' && *s != ' ' && *s != '\t')
+		{
+			if (!tchar(*s))
+				return false;
+			s++;
+		}
+		if (s == start)
+			return false;
+		s = skip_ows(s);
+		if (*s == '\0')
+			return true;
+		if (*s++ != ',')
+			return false;
+	}
 }
 
 bool

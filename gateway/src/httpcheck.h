@@ -72,4 +72,10 @@ bool header_line_split(char *line, char **name, char **value);
 /* A token per RFC 9110 (method names, header names). */
 bool http_token(const char *s);
 
+/*
+ * A non-empty comma-separated list of tokens with optional whitespace, as
+ * in Access-Control-Request-Headers (every element non-empty).
+ */
+bool field_name_list_ok(const char *s);
+
 #endif

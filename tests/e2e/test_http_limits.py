@@ -67,6 +67,31 @@ def test_cors_preflight(gw):
     assert h["access-control-max-age"] == "600"
 
 
+@pytest.mark.parametrize("asked", [
+    "authorization,content-type,x-requested-with",
+    "X-Trace-Id",
+])
+def test_cors_preflight_echoes_asked_headers(gw, asked):
+    # the template's CORSMiddleware allows every header: it echoes the list
+    r = requests.options(gw.url + "/api/v1/users/me", timeout=10, headers={
+        "Origin": ORIGIN, "Access-Control-Request-Method": "GET",
+        "Access-Control-Request-Headers": asked})
+    assert r.status_code == 200
+    assert r.headers["Access-Control-Allow-Headers"] == asked
+    methods = {m.strip() for m in r.headers["Access-Control-Allow-Methods"].split(",")}
+    assert methods == {"DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"}
+
+
+@pytest.mark.parametrize("asked", [None, "a;b", "a,,b", "x-trace id"])
+def test_cors_preflight_malformed_or_absent_asked_headers(gw, asked):
+    headers = {"Origin": ORIGIN, "Access-Control-Request-Method": "POST"}
+    if asked is not None:
+        headers["Access-Control-Request-Headers"] = asked
+    r = requests.options(gw.url + "/api/v1/items/", timeout=10, headers=headers)
+    assert r.status_code == 200
+    assert r.headers["Access-Control-Allow-Headers"] == "authorization, content-type"
+
+
 def test_cors_preflight_disallowed_origin(gw):
     r = requests.options(gw.url + "/api/v1/items/", timeout=10, headers={
         "Origin": EVIL, "Access-Control-Request-Method": "POST"})

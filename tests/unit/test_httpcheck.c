@@ -153,6 +153,18 @@ test_httpcheck(void)
 	CHECK(http_token("PATCH"));
 	CHECK(!http_token("GE T"));
 	CHECK(!http_token(""));
+	CHECK(field_name_list_ok("authorization,content-type"));
+	CHECK(field_name_list_ok(" Authorization , X-Trace-Id\t"));
+	CHECK(field_name_list_ok("x-requested-with"));
+	CHECK(!field_name_list_ok(""));
+	CHECK(!field_name_list_ok(" "));
+	CHECK(!field_name_list_ok("a,,b"));
+	CHECK(!field_name_list_ok("a,"));
+	CHECK(!field_name_list_ok(",a"));
+	CHECK(!field_name_list_ok("a b"));
+	CHECK(!field_name_list_ok("a;b"));
+	CHECK(!field_name_list_ok("a:b"));
+	CHECK(!field_name_list_ok("a\x01"));
 
 	/* log_sanitize: control bytes and quotes replaced, long input cut with
 	 * "...", and a buffer too small for the mark stays within bounds */

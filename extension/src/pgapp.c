@@ -11,7 +11,6 @@
 
 PG_MODULE_MAGIC;
 
-#define PGAPP_VERSION "1.3"
 
 void _PG_init(void);
 

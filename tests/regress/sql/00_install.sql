@@ -1,6 +1,7 @@
 -- The extension as a DBA sees it: version, roles, ownership, privileges,
 -- comments, dump registration.
-SELECT api.version();
+-- the library reports the version it was built for, the control file's
+SELECT api.version() = (SELECT extversion FROM pg_extension WHERE extname = 'pgapp') AS library_matches_extension;
 SELECT extname, extversion FROM pg_extension WHERE extname IN ('pgapp', 'pgcrypto') ORDER BY 1;
 
 -- roles: none is a superuser or bypasses RLS; the owner cannot log in

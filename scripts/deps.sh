@@ -9,6 +9,7 @@ packages=(
 	postgresql-15 postgresql-server-dev-15 postgresql-contrib
 	libpq-dev libmicrohttpd-dev libssl-dev
 	python3 python3-pytest python3-requests python3-jwt python3-jsonschema python3-yaml
+	python3-email-validator
 	clang llvm libclang-rt-14-dev clang-format clang-tools cppcheck
 	curl wrk debootstrap docker-compose
 	python3-matplotlib

@@ -69,6 +69,24 @@ SELECT pg_temp.run(NULL, $$SELECT api.signup('users-c@example.com', 'short')$$) 
 SELECT pg_temp.run(NULL, $$SELECT api.signup('users-c@example.com', repeat('p', 129))$$) AS long_password;
 SELECT pg_temp.run(NULL, $$SELECT api.signup('users-c@example.com', NULL)$$) AS null_password;
 SELECT pg_temp.run(NULL, $$SELECT api.signup('users-c@example.com', repeat(chr(233), 128))->>'email'$$) AS multibyte_128;
+SELECT pg_temp.run(NULL, $$SELECT api.signup('a..b@example.com', 'password-x')$$) AS double_dot_email;
+-- email addresses as the template's EmailStr (email-validator) sees them:
+-- one per line, accepted (NULL) or the reason the 422 gives
+SELECT CASE WHEN char_length(e) > 40 THEN left(e, 12) || '...(' || char_length(e) || ' characters)' ELSE e END AS email,
+	pgapp.email_problem(e) AS problem FROM unnest(ARRAY[
+	'plain@example.com', 'first.last+tag@sub.example.co.uk', 'o''brien_x-y@ex-ample.com',
+	'USER@EXAMPLE.COM', 'jos' || chr(233) || '@example.com', 'x@xn--bcher-kva.example', 'x@b' || chr(252) || 'cher.de',
+	'no-at-sign', 'a@b@example.com', '@example.com', 'x@',
+	repeat('l', 64) || '@example.com', repeat('l', 65) || '@example.com',
+	'.a@example.com', 'a.@example.com', 'a..b@example.com', '"quoted"@example.com',
+	'sp ace@example.com', 'semi;colon@example.com', 'tab' || chr(9) || '@example.com',
+	'x@[127.0.0.1]', 'x@example.com.', 'x@.example.com', 'x@example..com',
+	'x@-example.com', 'x@example-.com', 'x@exa_mple.com', 'x@ab--cd.com',
+	'x@' || repeat('d', 64) || '.com', 'x@' || repeat('d', 63) || '.com',
+	'x@localhost', 'x@example.123', 'x@foo.test', 'x@printer.local', 'x@a.invalid',
+	'x@host.localhost', 'x@10.in-addr.arpa', 'x@abc.onion', 'x@testing.com',
+	repeat('l', 64) || '@' || repeat('d', 63) || '.' || repeat('d', 63) || '.' || repeat('d', 59) || '.com'
+]) e;
 -- the stored email keeps its case
 SELECT email FROM pgapp.users WHERE lower(email) = 'users-b@example.com';
 

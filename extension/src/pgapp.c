@@ -11,7 +11,6 @@
 
 PG_MODULE_MAGIC;
 
-
 void _PG_init(void);
 
 void

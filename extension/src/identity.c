@@ -371,8 +371,14 @@ authenticate(PG_FUNCTION_ARGS)
 	bool	   session = PG_GETARG_BOOL(1);
 	pg_uuid_t *result;
 
-	if (session &&
-		has_privs_of_role(GetUserId(), get_role_oid("pgapp_gateway", false)))
+	/*
+	 * Membership, not privileges: a superuser has every role's privileges
+	 * but is not the gateway (which refuses to run as one), and a DBA in psql
+	 * may take a session identity; a NOINHERIT member of pgapp_gateway is
+	 * refused as well.
+	 */
+	if (session && is_member_of_role_nosuper(
+					   GetUserId(), get_role_oid("pgapp_gateway", false)))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("the gateway role cannot take a session identity"),

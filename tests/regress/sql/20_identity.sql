@@ -129,8 +129,12 @@ $$;
 --
 CREATE ROLE regress_ident_caller IN ROLE pgapp_caller;
 CREATE ROLE regress_ident_gateway IN ROLE pgapp_gateway, pgapp_caller;
--- a superuser has every role's privileges, the gateway's too: refused
-SELECT pg_temp.try(format('SELECT api.authenticate(%L, session => true)', :'tok_a')) AS superuser_session;
+-- a superuser has every role's privileges but is no member of the
+-- gateway's role: a DBA in psql may take a session identity
+SELECT api.authenticate(:'tok_a', session => true) = :'uid_a' AS superuser_session;
+SELECT pg_temp.who() AS superuser_next_statement;
+SELECT pgapp.logout_identity();
+SELECT pg_temp.who() AS superuser_forgotten;
 SET ROLE regress_ident_gateway;
 SELECT pg_temp.try(format('SELECT api.authenticate(%L, session => true)', :'tok_a')) AS gateway_session;
 SELECT pg_temp.who() AS gateway_still_nobody;

@@ -8,7 +8,9 @@
  * to the local transaction id as a second guard; an identity taken inside
  * a subtransaction is rolled back with it.  A session-scoped identity (psql
  * callers who ask for it) is re-checked once per transaction, so a logout
- * or a deleted user takes effect at once; one taken in a transaction or
+ * or a deleted user takes effect at once; a transaction-scoped identity
+ * taken over it lasts until the end of that transaction, and then the
+ * session identity is in force again; one taken in a transaction or
  * subtransaction that rolls back is undone with it, and DISCARD ALL (the
  * reset of connection poolers) forgets it, so the next client of a pooled
  * connection never inherits it.
@@ -88,6 +90,30 @@ IdentityForget(void)
 	saved = NULL;
 }
 
+/*
+ * The identity left when the transaction-scoped ones end: current, then
+ * the identities it replaced (saved, newest first), down to the first that
+ * is a session identity or nobody.  The oldest saved one is the identity
+ * the transaction started with, never a transaction-scoped one.
+ */
+static IdentityState
+IdentitySessionUnder(void)
+{
+	const IdentityState *id = &current;
+	const SavedIdentity *s = saved;
+	IdentityState		 none;
+
+	while (id->valid && !id->session_scope && s != NULL)
+	{
+		id = &s->prev;
+		s = s->next;
+	}
+	if (id->valid && id->session_scope)
+		return *id;
+	memset(&none, 0, sizeof(none));
+	return none;
+}
+
 static void
 IdentityXactCallback(XactEvent event, void *arg)
 {
@@ -101,12 +127,15 @@ IdentityXactCallback(XactEvent event, void *arg)
 				current = saved->prev;
 				saved = saved->next;
 			}
-			/* fall through */
+			if (!current.session_scope)
+				memset(&current, 0, sizeof(current));
+			break;
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PREPARE:
 		case XACT_EVENT_PARALLEL_COMMIT:
-			if (!current.session_scope)
-				memset(&current, 0, sizeof(current));
+			/* transaction identities end; a session identity under them
+			 * (taken before or in this transaction) is in force again */
+			current = IdentitySessionUnder();
 			saved = NULL;
 			break;
 		default:

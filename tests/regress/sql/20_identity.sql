@@ -160,6 +160,21 @@ BEGIN;
 SELECT api.authenticate(:'tok_b') IS NOT NULL AS ok;
 SELECT pg_temp.who() AS transaction_over_session;
 COMMIT;
+-- ... ends with its transaction: the session identity is in force again
+SELECT pg_temp.who() AS session_after_commit;
+BEGIN;
+SELECT api.authenticate(:'tok_b') IS NOT NULL AS ok;
+ROLLBACK;
+SELECT pg_temp.who() AS session_after_rollback;
+SELECT api.authenticate(:'tok_b') IS NOT NULL AS autocommit_transaction_identity;
+SELECT pg_temp.who() AS session_after_autocommit;
+-- a session identity and a transaction identity over it, in one transaction
+BEGIN;
+SELECT api.authenticate(:'tok_b', session => true) IS NOT NULL AS ok;
+SELECT api.authenticate(:'tok_a2') IS NOT NULL AS ok;
+SELECT pg_temp.who() AS transaction_identity;
+COMMIT;
+SELECT pg_temp.who() AS session_taken_under_it;
 -- logout in the same session: the identity is gone at once
 SELECT api.authenticate(:'tok_a2', session => true) IS NOT NULL AS again;
 SELECT api.logout()->>'message' AS logout;

@@ -13,7 +13,9 @@
  * session identity is in force again; one taken in a transaction or
  * subtransaction that rolls back is undone with it, and DISCARD ALL (the
  * reset of connection poolers) forgets it, so the next client of a pooled
- * connection never inherits it.
+ * connection never inherits it.  A transaction that took a session
+ * identity cannot be prepared (PREPARE TRANSACTION): its rollback could not
+ * undo it.
  */
 #include "postgres.h"
 
@@ -114,11 +116,46 @@ IdentitySessionUnder(void)
 	return none;
 }
 
+/* Whether this transaction took a session identity that is still pending:
+ * current and every saved one but the oldest were taken in it */
+static bool
+IdentitySessionTaken(void)
+{
+	const IdentityState *id = &current;
+	const SavedIdentity *s;
+
+	for (s = saved; s != NULL; s = s->next)
+	{
+		if (id->valid && id->session_scope)
+			return true;
+		id = &s->prev;
+	}
+	return false;
+}
+
 static void
 IdentityXactCallback(XactEvent event, void *arg)
 {
 	switch (event)
 	{
+		case XACT_EVENT_PRE_PREPARE:
+			/*
+			 * A prepared transaction's fate is decided later, by COMMIT
+			 * PREPARED or ROLLBACK PREPARED, possibly in another session:
+			 * nothing here could undo a session identity at its rollback.
+			 */
+			if (IdentitySessionTaken())
+				ereport(
+					ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("cannot PREPARE a transaction that has taken a "
+							"session identity"),
+					 errdetail("ROLLBACK PREPARED could not undo the "
+							   "identity taken by api.authenticate with "
+							   "session => true."),
+					 errhint("Take the session identity outside the "
+							 "prepared transaction.")));
+			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
 			/* back to the identity the transaction started with */

@@ -8,10 +8,14 @@
  * to the local transaction id as a second guard; an identity taken inside
  * a subtransaction is rolled back with it.  A session-scoped identity (psql
  * callers who ask for it) is re-checked once per transaction, so a logout
- * or a deleted user takes effect at once; one taken in a transaction or
+ * or a deleted user takes effect at once; a transaction-scoped identity
+ * taken over it lasts until the end of that transaction, and then the
+ * session identity is in force again; one taken in a transaction or
  * subtransaction that rolls back is undone with it, and DISCARD ALL (the
  * reset of connection poolers) forgets it, so the next client of a pooled
- * connection never inherits it.
+ * connection never inherits it.  A transaction that took a session
+ * identity cannot be prepared (PREPARE TRANSACTION): its rollback could not
+ * undo it.
  */
 #include "postgres.h"
 
@@ -88,11 +92,70 @@ IdentityForget(void)
 	saved = NULL;
 }
 
+/*
+ * The identity left when the transaction-scoped ones end: current, then
+ * the identities it replaced (saved, newest first), down to the first that
+ * is a session identity or nobody.  The oldest saved one is the identity
+ * the transaction started with, never a transaction-scoped one.
+ */
+static IdentityState
+IdentitySessionUnder(void)
+{
+	const IdentityState *id = &current;
+	const SavedIdentity *s = saved;
+	IdentityState		 none;
+
+	while (id->valid && !id->session_scope && s != NULL)
+	{
+		id = &s->prev;
+		s = s->next;
+	}
+	if (id->valid && id->session_scope)
+		return *id;
+	memset(&none, 0, sizeof(none));
+	return none;
+}
+
+/* Whether this transaction took a session identity that is still pending:
+ * current and every saved one but the oldest were taken in it */
+static bool
+IdentitySessionTaken(void)
+{
+	const IdentityState *id = &current;
+	const SavedIdentity *s;
+
+	for (s = saved; s != NULL; s = s->next)
+	{
+		if (id->valid && id->session_scope)
+			return true;
+		id = &s->prev;
+	}
+	return false;
+}
+
 static void
 IdentityXactCallback(XactEvent event, void *arg)
 {
 	switch (event)
 	{
+		case XACT_EVENT_PRE_PREPARE:
+			/*
+			 * A prepared transaction's fate is decided later, by COMMIT
+			 * PREPARED or ROLLBACK PREPARED, possibly in another session:
+			 * nothing here could undo a session identity at its rollback.
+			 */
+			if (IdentitySessionTaken())
+				ereport(
+					ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("cannot PREPARE a transaction that has taken a "
+							"session identity"),
+					 errdetail("ROLLBACK PREPARED could not undo the "
+							   "identity taken by api.authenticate with "
+							   "session => true."),
+					 errhint("Take the session identity outside the "
+							 "prepared transaction.")));
+			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
 			/* back to the identity the transaction started with */
@@ -101,12 +164,15 @@ IdentityXactCallback(XactEvent event, void *arg)
 				current = saved->prev;
 				saved = saved->next;
 			}
-			/* fall through */
+			if (!current.session_scope)
+				memset(&current, 0, sizeof(current));
+			break;
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PREPARE:
 		case XACT_EVENT_PARALLEL_COMMIT:
-			if (!current.session_scope)
-				memset(&current, 0, sizeof(current));
+			/* transaction identities end; a session identity under them
+			 * (taken before or in this transaction) is in force again */
+			current = IdentitySessionUnder();
 			saved = NULL;
 			break;
 		default:
@@ -371,8 +437,14 @@ authenticate(PG_FUNCTION_ARGS)
 	bool	   session = PG_GETARG_BOOL(1);
 	pg_uuid_t *result;
 
-	if (session &&
-		has_privs_of_role(GetUserId(), get_role_oid("pgapp_gateway", false)))
+	/*
+	 * Membership, not privileges: a superuser has every role's privileges
+	 * but is not the gateway (which refuses to run as one), and a DBA in psql
+	 * may take a session identity; a NOINHERIT member of pgapp_gateway is
+	 * refused as well.
+	 */
+	if (session && is_member_of_role_nosuper(
+					   GetUserId(), get_role_oid("pgapp_gateway", false)))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("the gateway role cannot take a session identity"),

@@ -22,6 +22,7 @@
  */
 #include "postgres.h"
 
+#include "access/detoast.h"
 #include "access/htup_details.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
@@ -98,6 +99,19 @@ KeysWipe(KeysEntry *entries, int count)
 	}
 }
 
+/* Overwrite the contents of a varlena (in line, possibly compressed), not
+ * its header */
+static void
+KeysWipeVarlena(struct varlena *v)
+{
+	if (VARATT_IS_EXTERNAL(v))
+		return; /* a TOAST pointer: nothing secret in it */
+	if (VARATT_IS_SHORT(v))
+		explicit_bzero(VARDATA_SHORT(v), VARSIZE_SHORT(v) - VARHDRSZ_SHORT);
+	else
+		explicit_bzero(VARDATA(v), VARSIZE(v) - VARHDRSZ);
+}
+
 /* Drop the cache, wiping its secrets. */
 static void
 KeysDiscard(void)
@@ -148,11 +162,13 @@ static bool
 KeysFromRow(HeapTuple row, TupleDesc desc, MemoryContext cxt, TimestampTz now,
 			KeysEntry *entry)
 {
-	bool   isnull;
-	Datum  d;
-	text  *alg_text;
-	bytea *secret;
-	char  *kid;
+	bool			isnull;
+	Datum			d;
+	text		   *alg_text;
+	struct varlena *raw;
+	struct varlena *fetched;
+	bytea		   *secret;
+	char		   *kid;
 
 	d = SPI_getbinval(row, desc, 5, &isnull);
 	entry->retired = !isnull;
@@ -182,12 +198,24 @@ KeysFromRow(HeapTuple row, TupleDesc desc, MemoryContext cxt, TimestampTz now,
 	d = SPI_getbinval(row, desc, 3, &isnull);
 	if (isnull)
 		return false;
-	secret = DatumGetByteaPP(d);
+	/*
+	 * Every copy of the secret made here dies at SPI_finish: none is left
+	 * readable.  Stored in line, it is in SPI's copy of the row, compressed
+	 * or not; stored out of line (TOAST), the fetch makes one more copy,
+	 * compressed or not, before it is decompressed.  The TOAST table's own
+	 * pages are the table's, not ours.
+	 */
+	raw = (struct varlena *) DatumGetPointer(d);
+	fetched = VARATT_IS_EXTERNAL(raw) ? detoast_external_attr(raw) : raw;
+	secret = (bytea *) pg_detoast_datum_packed(fetched);
 	entry->secret_len = VARSIZE_ANY_EXHDR(secret);
 	entry->secret = MemoryContextAlloc(cxt, Max(entry->secret_len, 1));
 	memcpy(entry->secret, VARDATA_ANY(secret), entry->secret_len);
-	/* SPI's copy of the row dies at SPI_finish: do not leave it readable */
 	explicit_bzero(VARDATA_ANY(secret), entry->secret_len);
+	if ((struct varlena *) secret != fetched)
+		KeysWipeVarlena(fetched); /* compressed */
+	if (fetched != raw)
+		pfree(fetched); /* wiped above, as secret or compressed */
 	return true;
 }
 

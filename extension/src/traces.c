@@ -18,7 +18,9 @@
  * written in a transaction or savepoint that then aborts, it is written
  * again later; written in a savepoint that is released, it stays written.
  * Identical traces are merged into a count, so a long run of failures
- * costs one row update per flush, not one per failure.
+ * costs one row update per flush, not one per failure.  A transaction that
+ * wrote traces cannot be prepared (PREPARE TRANSACTION): the queue could
+ * not follow its later COMMIT or ROLLBACK PREPARED.
  */
 #include "postgres.h"
 
@@ -81,11 +83,37 @@ trace_pop_write(Trace *t)
 	pfree(w);
 }
 
+/*
+ * Whether the open transaction wrote a trace.  At PREPARE TRANSACTION it
+ * must not have: the queue could not know whether COMMIT PREPARED or
+ * ROLLBACK PREPARED (possibly in another session) settles it, so it would
+ * either lose the trace or write it twice.
+ */
+static bool
+TracesWritten(void)
+{
+	for (const Trace *t = traces; t != NULL; t = t->next)
+		if (t->writes != NULL)
+			return true;
+	return false;
+}
+
 static void
 TracesXactCallback(XactEvent event, void *arg)
 {
 	Trace **link = &traces;
 
+	if (event == XACT_EVENT_PRE_PREPARE && TracesWritten())
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot PREPARE a transaction that has written the "
+						"traces of failed requests"),
+				 errdetail("ROLLBACK PREPARED would lose the failed logins "
+						   "or refresh token revocations it recorded."),
+				 errhint("Commit the transaction, or call api.login and "
+						 "api.refresh_token outside a prepared "
+						 "transaction.")));
+	/* PREPARE itself is reached only when nothing was written */
 	if (event != XACT_EVENT_COMMIT && event != XACT_EVENT_PREPARE &&
 		event != XACT_EVENT_ABORT)
 		return;

@@ -148,6 +148,30 @@ SELECT convert_from(decode(rpad(translate(split_part(:'t4', '.', 1), '-_', '+/')
 	(length(split_part(:'t4', '.', 1)) + 3) / 4 * 4, '='), 'base64'), 'UTF8')::jsonb ->> 'alg' AS t4_alg,
 	pg_temp.try(:'t4') AS t4, pg_temp.try(:'t3') AS t3, pg_temp.try(:'t2') AS t2;
 
+-- secrets stored compressed in line, out of line (TOAST) and both load
+-- like the others (keys.c wipes each copy it makes of them on the way)
+BEGIN;
+SELECT reltoastrelid::regclass AS toast FROM pg_class WHERE oid = 'pgapp.signing_keys'::regclass \gset
+SELECT count(DISTINCT chunk_id) AS toasted_before FROM :toast \gset
+SELECT pgapp.key_add(repeat('regress-compressible-', 200)) AS kc \gset
+SELECT pg_temp.sign() AS tc \gset
+SELECT pgapp.key_import((SELECT string_agg(sha256(convert_to(g::text, 'UTF8')), '' ORDER BY g)
+	FROM generate_series(1, 100) g)) AS ke \gset
+SELECT pg_temp.sign() AS te \gset
+SELECT pgapp.key_add(repeat('x', 300000)) AS kx \gset
+SELECT pg_temp.sign() AS tx \gset
+SELECT kid = :'kc' AS is_kc, kid = :'ke' AS is_ke, octet_length(secret) AS bytes,
+	pg_column_size(secret) < octet_length(secret) AS compressed
+	FROM pgapp.signing_keys WHERE kid IN (:'kc', :'ke', :'kx') ORDER BY 3;
+SELECT count(DISTINCT chunk_id) - :toasted_before AS out_of_line FROM :toast;
+SELECT pg_temp.kid_of(:'tc') = :'kc' AS tc_signed_by_kc, pg_temp.kid_of(:'te') = :'ke' AS te_signed_by_ke,
+	pg_temp.kid_of(:'tx') = :'kx' AS tx_signed_by_kx;
+SELECT pg_temp.try(:'tc') AS tc, pg_temp.try(:'te') AS te, pg_temp.try(:'tx') AS tx;
+-- a changed secret is refused: the cache holds each secret, not a prefix
+UPDATE pgapp.signing_keys SET secret = overlay(secret PLACING '\x79' FROM 299999) WHERE kid = :'kx';
+SELECT pg_temp.try(:'tx') AS tx_changed_secret, pg_temp.try(:'tc') AS tc;
+ROLLBACK;
+
 -- steady state: the cache answers, no query per verification
 SELECT pg_temp.try(:'t4') AS t4_loads_the_cache;
 BEGIN;

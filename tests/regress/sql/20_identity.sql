@@ -129,8 +129,12 @@ $$;
 --
 CREATE ROLE regress_ident_caller IN ROLE pgapp_caller;
 CREATE ROLE regress_ident_gateway IN ROLE pgapp_gateway, pgapp_caller;
--- a superuser has every role's privileges, the gateway's too: refused
-SELECT pg_temp.try(format('SELECT api.authenticate(%L, session => true)', :'tok_a')) AS superuser_session;
+-- a superuser has every role's privileges but is no member of the
+-- gateway's role: a DBA in psql may take a session identity
+SELECT api.authenticate(:'tok_a', session => true) = :'uid_a' AS superuser_session;
+SELECT pg_temp.who() AS superuser_next_statement;
+SELECT pgapp.logout_identity();
+SELECT pg_temp.who() AS superuser_forgotten;
 SET ROLE regress_ident_gateway;
 SELECT pg_temp.try(format('SELECT api.authenticate(%L, session => true)', :'tok_a')) AS gateway_session;
 SELECT pg_temp.who() AS gateway_still_nobody;
@@ -156,6 +160,21 @@ BEGIN;
 SELECT api.authenticate(:'tok_b') IS NOT NULL AS ok;
 SELECT pg_temp.who() AS transaction_over_session;
 COMMIT;
+-- ... ends with its transaction: the session identity is in force again
+SELECT pg_temp.who() AS session_after_commit;
+BEGIN;
+SELECT api.authenticate(:'tok_b') IS NOT NULL AS ok;
+ROLLBACK;
+SELECT pg_temp.who() AS session_after_rollback;
+SELECT api.authenticate(:'tok_b') IS NOT NULL AS autocommit_transaction_identity;
+SELECT pg_temp.who() AS session_after_autocommit;
+-- a session identity and a transaction identity over it, in one transaction
+BEGIN;
+SELECT api.authenticate(:'tok_b', session => true) IS NOT NULL AS ok;
+SELECT api.authenticate(:'tok_a2') IS NOT NULL AS ok;
+SELECT pg_temp.who() AS transaction_identity;
+COMMIT;
+SELECT pg_temp.who() AS session_taken_under_it;
 -- logout in the same session: the identity is gone at once
 SELECT api.authenticate(:'tok_a2', session => true) IS NOT NULL AS again;
 SELECT api.logout()->>'message' AS logout;
@@ -280,9 +299,65 @@ ROLLBACK TO s;
 SELECT pg_temp.who() AS after_rollback_to;
 COMMIT;
 SELECT pg_temp.who() AS after_commit;
+
+--
+-- PREPARE TRANSACTION is refused once the transaction took a session
+-- identity (ROLLBACK PREPARED could not undo it) or wrote the traces of
+-- failed requests (ROLLBACK PREPARED would lose them): the transaction
+-- rolls back and nothing is lost.  This cluster runs with
+-- max_prepared_transactions = 0, so a PREPARE that passes these checks
+-- fails next with "prepared transactions are disabled".
+--
+BEGIN;
+SELECT api.authenticate(:'tok_b', session => true) IS NOT NULL AS ok;
+PREPARE TRANSACTION 'regress_ident_session';
+SELECT pg_temp.who() AS session_a_after_refused_prepare;
+BEGIN;
+SAVEPOINT s;
+SELECT api.authenticate(:'tok_b', session => true) IS NOT NULL AS ok;
+RELEASE s;
+SELECT api.authenticate(:'tok_a5') IS NOT NULL AS transaction_identity_over_it;
+PREPARE TRANSACTION 'regress_ident_session_under';
+SELECT pg_temp.who() AS session_a_still;
+-- a transaction identity alone is no reason to refuse
+BEGIN;
+SELECT api.authenticate(:'tok_b') IS NOT NULL AS ok;
+PREPARE TRANSACTION 'regress_ident_transaction';
+SELECT pg_temp.who() AS session_a_after_prepare;
+-- a session identity taken in a savepoint rolled back is no reason either
+BEGIN;
+SAVEPOINT s;
+SELECT api.authenticate(:'tok_b', session => true) IS NOT NULL AS ok;
+ROLLBACK TO s;
+PREPARE TRANSACTION 'regress_ident_rolled_back';
 RESET ROLE;
+-- traces: a failed login, written by the flush of a transaction
+SELECT coalesce((SELECT failures FROM pgapp.login_throttle
+	WHERE key = 'account:ident-a@example.com'), 0) AS failures_before \gset
+SELECT pg_temp.try($$SELECT api.login('ident-a@example.com', 'wrong-password')$$) AS failed_login;
+BEGIN;
+SELECT pgapp.traces_flush();
+SELECT failures - :failures_before AS written_in_transaction FROM pgapp.login_throttle
+	WHERE key = 'account:ident-a@example.com';
+PREPARE TRANSACTION 'regress_ident_traces';
+SELECT coalesce((SELECT failures FROM pgapp.login_throttle
+	WHERE key = 'account:ident-a@example.com'), 0) - :failures_before AS after_refused_prepare;
+SELECT pgapp.traces_flush();
+SELECT coalesce((SELECT failures FROM pgapp.login_throttle
+	WHERE key = 'account:ident-a@example.com'), 0) - :failures_before AS written_later;
+-- queued but not yet written (the failed call rolled back): no reason to
+-- refuse, and the trace stays queued
+SELECT pg_temp.try($$SELECT api.login('ident-a@example.com', 'wrong-password')$$) AS failed_login;
+BEGIN;
+SELECT 1 AS no_flush;
+PREPARE TRANSACTION 'regress_ident_queued';
+SELECT pgapp.traces_flush();
+SELECT coalesce((SELECT failures FROM pgapp.login_throttle
+	WHERE key = 'account:ident-a@example.com'), 0) - :failures_before AS written_after_prepare;
+SELECT pgapp.logout_identity();
 
 -- clean up
+DELETE FROM pgapp.login_throttle WHERE key = 'account:ident-a@example.com';
 DELETE FROM pgapp.users WHERE email LIKE 'ident-%@example.com';
 DROP ROLE regress_ident_caller;
 DROP ROLE regress_ident_gateway;

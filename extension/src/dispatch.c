@@ -178,16 +178,24 @@ relcache_invalidate(PG_FUNCTION_ARGS)
 	return PointerGetDatum(NULL);
 }
 
-static ParamSource
-DispatchSource(const char *name)
+/*
+ * The source a parameter's "in" names; false for a null or unknown one
+ * (the routes_check trigger can be bypassed), which breaks only its route.
+ */
+static bool
+DispatchSource(const char *name, ParamSource *source)
 {
 	int i;
 
+	if (name == NULL)
+		return false;
 	for (i = 0; i < lengthof(source_names); i++)
 		if (strcmp(name, source_names[i]) == 0)
-			return (ParamSource) i;
-	elog(ERROR, "unknown parameter source \"%s\"", name);
-	return SRC_PATH; /* keep the compiler quiet */
+		{
+			*source = (ParamSource) i;
+			return true;
+		}
+	return false;
 }
 
 /* Split a path at '/' (empty segments dropped: a trailing slash matches) */
@@ -325,7 +333,13 @@ DispatchLoadRoutes(void)
 			route->broken = "a parameter has no \"name\"";
 			continue;
 		}
-		param->source = DispatchSource(SPI_getvalue(tup, desc, 8));
+		if (!DispatchSource(SPI_getvalue(tup, desc, 8), &param->source))
+		{
+			/* in routes_context, as the route */
+			route->broken =
+				psprintf("parameter \"%s\" has no valid \"in\"", param->name);
+			continue;
+		}
 		param->has_default =
 			DatumGetBool(SPI_getbinval(tup, desc, 9, &isnull));
 		param->default_text = SPI_getvalue(tup, desc, 10);

@@ -1,0 +1,45 @@
+-- Routes a DBA adds with SQL, in the corners of api.routes: a parameter
+-- whose "in" is null or names no source (the routes_check trigger can be
+-- disabled).
+CREATE FUNCTION pg_temp.d(method text, pattern text, path text, query text DEFAULT NULL,
+	body text DEFAULT NULL, ctype text DEFAULT NULL, authz text DEFAULT NULL)
+RETURNS TABLE (status int, headers text, body text) LANGUAGE sql AS $$
+	SELECT * FROM api.dispatch((SELECT id FROM api.routes r WHERE r.method = d.method AND r.path = d.pattern),
+		path, query, body, ctype, authz, '192.0.2.1')
+$$;
+-- the error of a statement as SQLSTATE, message (route ids as N) and detail
+CREATE FUNCTION pg_temp.misconfigured(q text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+	st text;
+	msg text;
+	det text;
+BEGIN
+	EXECUTE q;
+	RETURN 'no error';
+EXCEPTION WHEN OTHERS THEN
+	GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL;
+	RETURN st || ' ' || regexp_replace(msg, '[0-9]+', 'N') || ' / ' || det;
+END
+$$;
+CREATE FUNCTION public.regress_routes_echo(v text) RETURNS jsonb LANGUAGE sql
+	AS $$ SELECT jsonb_build_object('v', v) $$;
+GRANT EXECUTE ON FUNCTION public.regress_routes_echo(text) TO pgapp_gateway;
+
+-- a parameter whose "in" is null, missing or unknown breaks its own route,
+-- neither the backend nor the catalog's other routes
+ALTER TABLE api.routes DISABLE TRIGGER routes_check;
+INSERT INTO api.routes (method, path, handler, auth, params) VALUES
+	('GET', '/api/v1/regress/in-null', 'public.regress_routes_echo(text)', 'none', '[{"name": "v", "in": null}]'),
+	('GET', '/api/v1/regress/in-missing', 'public.regress_routes_echo(text)', 'none', '[{"name": "v"}]'),
+	('GET', '/api/v1/regress/in-cookie', 'public.regress_routes_echo(text)', 'none', '[{"name": "v", "in": "cookie"}]'),
+	('GET', '/api/v1/regress/echo', 'public.regress_routes_echo(text)', 'none', '[{"name": "v", "in": "query"}]');
+ALTER TABLE api.routes ENABLE TRIGGER routes_check;
+SELECT * FROM pg_temp.d('GET', '/api/v1/regress/echo', '/api/v1/regress/echo', 'v=works');
+SELECT pg_temp.misconfigured($$SELECT * FROM pg_temp.d('GET', '/api/v1/regress/in-null', '/api/v1/regress/in-null', 'v=1')$$);
+SELECT pg_temp.misconfigured($$SELECT * FROM pg_temp.d('GET', '/api/v1/regress/in-missing', '/api/v1/regress/in-missing', 'v=1')$$);
+SELECT pg_temp.misconfigured($$SELECT * FROM pg_temp.d('GET', '/api/v1/regress/in-cookie', '/api/v1/regress/in-cookie', 'v=1')$$);
+SELECT * FROM pg_temp.d('GET', '/api/v1/utils/health-check', '/api/v1/utils/health-check');
+DELETE FROM api.routes WHERE path LIKE '/api/v1/regress/in-%';
+
+DELETE FROM api.routes WHERE path LIKE '/api/v1/regress/%';
+DROP FUNCTION public.regress_routes_echo(text);

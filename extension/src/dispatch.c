@@ -1190,6 +1190,14 @@ DispatchCallStep(void *arg)
 							 InvalidOid, NULL, NULL);
 	for (i = 0; i < c->route->nparams; i++)
 	{
+		/* a strict function is not called with a null: its result is null,
+		 * as the executor has it */
+		if (c->nulls[i] && c->route->flinfo.fn_strict)
+		{
+			c->result = (Datum) 0;
+			c->isnull = true;
+			return;
+		}
 		fcinfo->args[i].value = c->values[i];
 		fcinfo->args[i].isnull = c->nulls[i];
 	}

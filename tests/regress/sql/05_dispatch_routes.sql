@@ -1,6 +1,6 @@
 -- Routes a DBA adds with SQL, in the corners of api.routes: a parameter
 -- whose "in" is null or names no source (the routes_check trigger can be
--- disabled).
+-- disabled), a STRICT handler given a null.
 CREATE FUNCTION pg_temp.d(method text, pattern text, path text, query text DEFAULT NULL,
 	body text DEFAULT NULL, ctype text DEFAULT NULL, authz text DEFAULT NULL)
 RETURNS TABLE (status int, headers text, body text) LANGUAGE sql AS $$
@@ -41,5 +41,18 @@ SELECT pg_temp.misconfigured($$SELECT * FROM pg_temp.d('GET', '/api/v1/regress/i
 SELECT * FROM pg_temp.d('GET', '/api/v1/utils/health-check', '/api/v1/utils/health-check');
 DELETE FROM api.routes WHERE path LIKE '/api/v1/regress/in-%';
 
+-- a STRICT handler given a null is not called: the result is null, as
+-- the executor has it
+CREATE FUNCTION public.regress_routes_strict(n int, note text) RETURNS jsonb LANGUAGE plpgsql STRICT AS $$
+BEGIN
+	RETURN jsonb_build_object('called', true, 'n', n, 'note', note);
+END $$;
+GRANT EXECUTE ON FUNCTION public.regress_routes_strict(int, text) TO pgapp_gateway;
+INSERT INTO api.routes (method, path, handler, auth, params) VALUES
+	('GET', '/api/v1/regress/strict', 'public.regress_routes_strict(int, text)', 'none',
+	 '[{"name": "n", "in": "query"}, {"name": "note", "in": "query", "default": null}]');
+SELECT * FROM pg_temp.d('GET', '/api/v1/regress/strict', '/api/v1/regress/strict', 'n=1&note=x');
+SELECT * FROM pg_temp.d('GET', '/api/v1/regress/strict', '/api/v1/regress/strict', 'n=1');
+
 DELETE FROM api.routes WHERE path LIKE '/api/v1/regress/%';
-DROP FUNCTION public.regress_routes_echo(text);
+DROP FUNCTION public.regress_routes_echo(text), public.regress_routes_strict(int, text);

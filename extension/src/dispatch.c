@@ -986,9 +986,16 @@ DispatchBind(Route *route, RouteParam *param, Request *req, Invalid *inv,
 			text *t =
 				param->source == SRC_CLIENT ? req->client : req->authorization;
 
-			*isnull = (t == NULL);
-			*value = PointerGetDatum(t);
-			return true;
+			/* absent: null whatever the default, as before */
+			if (t == NULL)
+			{
+				*isnull = true;
+				return true;
+			}
+			/* cast like any other source: the argument may be inet, say */
+			raw = text_to_cstring(t);
+			present = true;
+			break;
 		}
 		case SRC_JSON:
 			if (req->body == NULL)
@@ -1074,8 +1081,11 @@ DispatchBind(Route *route, RouteParam *param, Request *req, Invalid *inv,
 	if (!DispatchInput(param, raw, value))
 	{
 		type = DispatchTypeError(param->type, true, &msg);
-		DispatchInvalid(inv, type, DispatchLoc(param->source), param->name,
-						msg, DispatchJsonString(raw));
+		/* a credential is not echoed, even to the client that sent it */
+		DispatchInvalid(
+			inv, type, DispatchLoc(param->source), param->name, msg,
+			param->source == SRC_AUTHORIZATION ? NULL
+											   : DispatchJsonString(raw));
 		return false;
 	}
 	return true;

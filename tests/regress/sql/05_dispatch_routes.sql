@@ -1,6 +1,7 @@
 -- Routes a DBA adds with SQL, in the corners of api.routes: a parameter
 -- whose "in" is null or names no source (the routes_check trigger can be
--- disabled), a STRICT handler given a null.
+-- disabled), a STRICT handler given a null, "client" and "authorization"
+-- arguments of other types than text.
 CREATE FUNCTION pg_temp.d(method text, pattern text, path text, query text DEFAULT NULL,
 	body text DEFAULT NULL, ctype text DEFAULT NULL, authz text DEFAULT NULL)
 RETURNS TABLE (status int, headers text, body text) LANGUAGE sql AS $$
@@ -54,5 +55,26 @@ INSERT INTO api.routes (method, path, handler, auth, params) VALUES
 SELECT * FROM pg_temp.d('GET', '/api/v1/regress/strict', '/api/v1/regress/strict', 'n=1&note=x');
 SELECT * FROM pg_temp.d('GET', '/api/v1/regress/strict', '/api/v1/regress/strict', 'n=1');
 
+-- "client" and "authorization" are cast to the argument's type as any
+-- other source: text, inet, int; absent, they are null
+CREATE FUNCTION public.regress_routes_client(c inet, a text) RETURNS jsonb LANGUAGE sql
+	AS $$ SELECT jsonb_build_object('c', c, 'family', family(c), 'a', a) $$;
+CREATE FUNCTION public.regress_routes_authz(a int) RETURNS jsonb LANGUAGE sql
+	AS $$ SELECT jsonb_build_object('a', a) $$;
+GRANT EXECUTE ON FUNCTION public.regress_routes_client(inet, text), public.regress_routes_authz(int) TO pgapp_gateway;
+INSERT INTO api.routes (method, path, handler, auth, params) VALUES
+	('GET', '/api/v1/regress/client', 'public.regress_routes_client(inet, text)', 'none',
+	 '[{"name": "c", "in": "client"}, {"name": "a", "in": "authorization"}]'),
+	('GET', '/api/v1/regress/authz', 'public.regress_routes_authz(int)', 'none',
+	 '[{"name": "a", "in": "authorization"}]');
+SELECT * FROM pg_temp.d('GET', '/api/v1/regress/client', '/api/v1/regress/client', authz => 'Bearer x');
+SELECT status, body FROM api.dispatch((SELECT id FROM api.routes WHERE path = '/api/v1/regress/client'),
+	'/api/v1/regress/client', NULL, NULL, NULL, NULL, '2001:db8::1');
+SELECT * FROM pg_temp.d('GET', '/api/v1/regress/authz', '/api/v1/regress/authz', authz => '42');
+-- an authorization the type refuses is a 422 that does not echo it
+SELECT * FROM pg_temp.d('GET', '/api/v1/regress/authz', '/api/v1/regress/authz', authz => 'Bearer secret-token');
+SELECT * FROM pg_temp.d('GET', '/api/v1/regress/authz', '/api/v1/regress/authz');
+
 DELETE FROM api.routes WHERE path LIKE '/api/v1/regress/%';
-DROP FUNCTION public.regress_routes_echo(text), public.regress_routes_strict(int, text);
+DROP FUNCTION public.regress_routes_echo(text), public.regress_routes_strict(int, text),
+	public.regress_routes_client(inet, text), public.regress_routes_authz(int);

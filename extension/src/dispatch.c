@@ -1102,10 +1102,13 @@ DispatchIsClass(int sqlerrcode, int class)
 /*
  * The one map from an error to an HTTP response.  Returns false for an
  * unexpected error, which the caller re-raises (the transaction rolls back
- * and the gateway answers a generic 500).
+ * and the gateway answers a generic 500).  A data exception or a violated
+ * constraint is a 422 only when the handler raised it (in_handler): in
+ * the authentication step it is no fault of the request's arguments, and
+ * is unexpected (every fault of the token itself is class PJ, a 401).
  */
 static bool
-DispatchMapError(ErrorData *e, Response *res)
+DispatchMapError(ErrorData *e, Response *res, bool in_handler)
 {
 	if (DispatchIsClass(e->sqlerrcode, ERRCODE_PGAPP_CLASS))
 	{
@@ -1133,9 +1136,10 @@ DispatchMapError(ErrorData *e, Response *res)
 						  "Bearer error=\"invalid_token\"");
 		return true;
 	}
-	if (DispatchIsClass(e->sqlerrcode, ERRCODE_DATA_EXCEPTION) ||
-		e->sqlerrcode == ERRCODE_CHECK_VIOLATION ||
-		e->sqlerrcode == ERRCODE_NOT_NULL_VIOLATION)
+	if (in_handler &&
+		(DispatchIsClass(e->sqlerrcode, ERRCODE_DATA_EXCEPTION) ||
+		 e->sqlerrcode == ERRCODE_CHECK_VIOLATION ||
+		 e->sqlerrcode == ERRCODE_NOT_NULL_VIOLATION))
 	{
 		Invalid inv;
 
@@ -1157,11 +1161,11 @@ DispatchMapError(ErrorData *e, Response *res)
  * becomes the response (returns false); an unexpected one is re-raised.
  */
 static bool
-DispatchGuarded(DispatchStep fn, void *arg, Response *res)
+DispatchGuarded(DispatchStep fn, void *arg, Response *res, bool in_handler)
 {
 	ErrorData *edata = DispatchTry(fn, arg);
 
-	if (edata != NULL && !DispatchMapError(edata, res))
+	if (edata != NULL && !DispatchMapError(edata, res, in_handler))
 		ReThrowError(edata);
 	return edata == NULL;
 }
@@ -1259,7 +1263,7 @@ DispatchAuthenticate(Route *route, Request *req, Response *res)
 		return;
 	}
 	step.token = token;
-	if (!DispatchGuarded(DispatchAuthStep, &step, res))
+	if (!DispatchGuarded(DispatchAuthStep, &step, res, false))
 		return;
 	if (route->auth == AUTH_SUPERUSER && !IdentityIsSuperuser())
 		DispatchRespond(res, 403, "The user doesn't have enough privileges");
@@ -1355,7 +1359,7 @@ DispatchCall(Route *route, Request *req, Response *res)
 		return;
 	}
 
-	if (!DispatchGuarded(DispatchCallStep, &call, res))
+	if (!DispatchGuarded(DispatchCallStep, &call, res, true))
 		return;
 
 	res->status = 200;

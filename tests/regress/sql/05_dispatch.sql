@@ -24,6 +24,11 @@ SELECT * FROM pg_temp.d('POST', '/api/v1/items', '/api/v1/items', NULL, '{bad js
 SELECT * FROM pg_temp.d('GET', '/api/v1/users/me', '/api/v1/users/me', authz => 'Basic abc');
 SELECT * FROM pg_temp.d('GET', '/api/v1/users/me', '/api/v1/users/me', authz => 'Bearer ');
 SELECT * FROM pg_temp.d('GET', '/api/v1/users/me', '/api/v1/users/me', authz => 'Bearer not.a.token');
+-- a header number beyond numeric's range fails the token as any other
+-- fault of it (401), never as a data exception (422)
+SELECT * FROM pg_temp.d('GET', '/api/v1/users/me', '/api/v1/users/me', authz => 'Bearer '
+	|| translate(encode(convert_to('{"alg":"HS256","kid":"k","n":1e200000}', 'UTF8'), 'base64'), '+/=', '-_')
+	|| '.e30.AAAA');
 
 -- a signed-up user, logged in through the form route
 SELECT status FROM pg_temp.d('POST', '/api/v1/users/signup', '/api/v1/users/signup', NULL,

@@ -716,6 +716,43 @@ DispatchMediaType(text *ctype, const char *want)
 }
 
 /*
+ * Is the Content-Type a JSON one, as FastAPI decides it: type
+ * "application" and subtype "json" or ending in "+json"
+ * (application/merge-patch+json, application/vnd.api+json), case
+ * insensitive, parameters ignored.  As Python's email parser, the media
+ * type is what precedes the first ';', trimmed, with exactly one '/'.
+ */
+static bool
+DispatchJsonMediaType(text *ctype)
+{
+	char *s;
+	char *end;
+	char *slash;
+	int	  len;
+
+	if (ctype == NULL)
+		return false;
+	s = text_to_cstring(ctype);
+	end = strchr(s, ';');
+	if (end != NULL)
+		*end = '\0';
+	while (*s == ' ' || *s == '\t')
+		s++;
+	len = strlen(s);
+	while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t'))
+		s[--len] = '\0';
+	slash = strchr(s, '/');
+	if (slash == NULL || strchr(slash + 1, '/') != NULL)
+		return false;
+	if (slash - s != 11 || pg_strncasecmp(s, "application", 11) != 0)
+		return false;
+	s = slash + 1;
+	len = strlen(s);
+	return pg_strcasecmp(s, "json") == 0 ||
+		   (len >= 5 && pg_strcasecmp(s + len - 5, "+json") == 0);
+}
+
+/*
  * An error that says nothing about the input (a cancel or statement
  * timeout, out of memory, shutdown, I/O): re-raised, never a 422.
  */
@@ -1307,7 +1344,9 @@ DispatchDecode(Route *route, Request *req, text *query, text *body,
 	}
 	if (route->wants_json && body != NULL && VARSIZE_ANY_EXHDR(body) > 0)
 	{
-		if (ctype != NULL && !DispatchMediaType(ctype, "application/json"))
+		/* no Content-Type, or an empty one, is JSON too, as in FastAPI */
+		if (ctype != NULL && VARSIZE_ANY_EXHDR(ctype) > 0 &&
+			!DispatchJsonMediaType(ctype))
 		{
 			DispatchRespond(res, 415, "Unsupported Media Type");
 			return;

@@ -137,6 +137,19 @@ SELECT * FROM pg_temp.d('POST', '/api/v1/items', '/api/v1/items', NULL, '{"title
 SELECT * FROM pg_temp.d('POST', '/api/v1/items', '/api/v1/items', NULL, '{"title": {"a": 1}}', 'application/json', :'authz');
 SELECT status, body::jsonb ->> 'title' AS title, body::jsonb ->> 'description' AS description
   FROM pg_temp.d('POST', '/api/v1/items', '/api/v1/items', NULL, '{"title": "t", "description": null}', NULL, :'authz');
+-- JSON media types as FastAPI reads them: type application, subtype json
+-- or ending in +json, in any case, parameters ignored, or an empty
+-- Content-Type; others are 415
+SELECT to_json(ctype) AS ctype, status, body::jsonb ->> 'full_name' AS full_name
+  FROM unnest(ARRAY['application/json', 'application/merge-patch+json', 'Application/VND.API+JSON; charset=utf-8',
+		' application/json ; charset=utf-8', E'application/ld+json\t', '']) WITH ORDINALITY u(ctype, n),
+	pg_temp.d('PATCH', '/api/v1/users/me', '/api/v1/users/me', NULL, '{"full_name": "D"}', ctype, :'authz')
+ ORDER BY n;
+SELECT to_json(ctype) AS ctype, status, body
+  FROM unnest(ARRAY['text/json', 'application/jsonx', 'application/json+xml', 'application/x-json',
+		'application/json/x', 'text/plain+json', 'application /json', 'json', ' ']) WITH ORDINALITY u(ctype, n),
+	pg_temp.d('PATCH', '/api/v1/users/me', '/api/v1/users/me', NULL, '{"full_name": "D"}', ctype, :'authz')
+ ORDER BY n;
 
 -- query strings: defaults, casts, invalid escapes, several errors at once
 SELECT status, body::jsonb -> 'count' AS count

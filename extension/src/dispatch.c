@@ -1014,8 +1014,10 @@ DispatchBind(Route *route, RouteParam *param, Request *req, Invalid *inv,
 			present = raw != NULL;
 			break;
 		case SRC_FORM:
+			/* an empty form field is one not sent, as FastAPI reads forms
+			 * (_get_multidict_value); a query parameter's is a value */
 			raw = DispatchPairValue(req->form, req->nform, param->name);
-			present = raw != NULL;
+			present = raw != NULL && raw[0] != '\0';
 			break;
 		case SRC_CLIENT:
 		case SRC_AUTHORIZATION:

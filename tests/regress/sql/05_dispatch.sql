@@ -67,6 +67,19 @@ SELECT * FROM pg_temp.d('POST', '/api/v1/login/access-token', '/api/v1/login/acc
 	'username=a%40b.c&password=whatever1&grant_type=client_credentials', 'application/x-www-form-urlencoded');
 SELECT * FROM pg_temp.d('POST', '/api/v1/login/access-token', '/api/v1/login/access-token', NULL,
 	'username=nobody%40example.com&password=whatever1', 'application/x-www-form-urlencoded');
+-- an empty form field is one not sent, as FastAPI reads forms: a required
+-- one is missing (and no failed login is counted), an optional one takes
+-- its default; in a query string, an empty value is a value
+SELECT * FROM pg_temp.d('POST', '/api/v1/login/access-token', '/api/v1/login/access-token', NULL,
+	'username=empty-form%40example.com&password=', 'application/x-www-form-urlencoded');
+SELECT * FROM pg_temp.d('POST', '/api/v1/login/access-token', '/api/v1/login/access-token', NULL,
+	'username=&password=', 'application/x-www-form-urlencoded');
+SELECT count(*) AS failures_counted FROM pgapp.login_throttle WHERE key LIKE '%empty-form@example.com%';
+SELECT status, body::jsonb ? 'access_token' AS token
+  FROM pg_temp.d('POST', '/api/v1/login/access-token', '/api/v1/login/access-token', NULL,
+	'username=dispatch%40example.com&password=dispatch-pass-1&grant_type=', 'application/x-www-form-urlencoded');
+SELECT * FROM pg_temp.d('POST', '/api/v1/login/refresh-token', '/api/v1/login/refresh-token', NULL,
+	'refresh_token=nope&grant_type=', 'application/x-www-form-urlencoded');
 
 -- multipart bodies, as a browser posts a FormData object (one field per part)
 CREATE FUNCTION pg_temp.mp(VARIADIC parts text[]) RETURNS text LANGUAGE sql AS $$
@@ -87,6 +100,10 @@ SELECT status, body::jsonb ? 'access_token' AS token
 	|| E'dispatch@example.com\r\n--XyZ\r\n' || pg_temp.field('scope', '') || E'--XyZ\r\n'
 	|| pg_temp.field('password', 'dispatch-pass-1') || E'--XyZ--\r\nepilogue',
 	'Multipart/Form-Data; charset=utf-8; boundary="XyZ"');
+-- an empty multipart field is one not sent too
+SELECT * FROM pg_temp.d('POST', '/api/v1/login/access-token', '/api/v1/login/access-token', NULL,
+	pg_temp.mp(pg_temp.field('username', 'empty-form@example.com'), pg_temp.field('password', '')),
+	'multipart/form-data; boundary=XyZ');
 -- a file where a field is expected is a field not sent; a wrong password
 SELECT * FROM pg_temp.d('POST', '/api/v1/login/access-token', '/api/v1/login/access-token', NULL,
 	pg_temp.mp(pg_temp.field('username', 'dispatch@example.com'),
@@ -157,6 +174,7 @@ SELECT status, body::jsonb -> 'count' AS count
 SELECT * FROM pg_temp.d('GET', '/api/v1/items', '/api/v1/items', 'skip=x&limit=y', NULL, NULL, :'authz');
 SELECT * FROM pg_temp.d('GET', '/api/v1/items', '/api/v1/items', 'limit=99999999999', NULL, NULL, :'authz');
 SELECT * FROM pg_temp.d('GET', '/api/v1/items', '/api/v1/items', 'limit=%zz', NULL, NULL, :'authz');
+SELECT * FROM pg_temp.d('GET', '/api/v1/items', '/api/v1/items', 'limit=', NULL, NULL, :'authz');
 SELECT * FROM pg_temp.d('GET', '/api/v1/items', '/api/v1/items', 'limit=1001', NULL, NULL, :'authz');
 SELECT status FROM pg_temp.d('GET', '/api/v1/items', '/api/v1/items', 'limit=%31&unknown=1&flag', NULL, NULL, :'authz');
 -- a field sent twice counts with its last value, as FastAPI reads it

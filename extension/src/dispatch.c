@@ -178,16 +178,24 @@ relcache_invalidate(PG_FUNCTION_ARGS)
 	return PointerGetDatum(NULL);
 }
 
-static ParamSource
-DispatchSource(const char *name)
+/*
+ * The source a parameter's "in" names; false for a null or unknown one
+ * (the routes_check trigger can be bypassed), which breaks only its route.
+ */
+static bool
+DispatchSource(const char *name, ParamSource *source)
 {
 	int i;
 
+	if (name == NULL)
+		return false;
 	for (i = 0; i < lengthof(source_names); i++)
 		if (strcmp(name, source_names[i]) == 0)
-			return (ParamSource) i;
-	elog(ERROR, "unknown parameter source \"%s\"", name);
-	return SRC_PATH; /* keep the compiler quiet */
+		{
+			*source = (ParamSource) i;
+			return true;
+		}
+	return false;
 }
 
 /* Split a path at '/' (empty segments dropped: a trailing slash matches) */
@@ -325,7 +333,13 @@ DispatchLoadRoutes(void)
 			route->broken = "a parameter has no \"name\"";
 			continue;
 		}
-		param->source = DispatchSource(SPI_getvalue(tup, desc, 8));
+		if (!DispatchSource(SPI_getvalue(tup, desc, 8), &param->source))
+		{
+			/* in routes_context, as the route */
+			route->broken =
+				psprintf("parameter \"%s\" has no valid \"in\"", param->name);
+			continue;
+		}
 		param->has_default =
 			DatumGetBool(SPI_getbinval(tup, desc, 9, &isnull));
 		param->default_text = SPI_getvalue(tup, desc, 10);
@@ -702,6 +716,43 @@ DispatchMediaType(text *ctype, const char *want)
 }
 
 /*
+ * Is the Content-Type a JSON one, as FastAPI decides it: type
+ * "application" and subtype "json" or ending in "+json"
+ * (application/merge-patch+json, application/vnd.api+json), case
+ * insensitive, parameters ignored.  As Python's email parser, the media
+ * type is what precedes the first ';', trimmed, with exactly one '/'.
+ */
+static bool
+DispatchJsonMediaType(text *ctype)
+{
+	char *s;
+	char *end;
+	char *slash;
+	int	  len;
+
+	if (ctype == NULL)
+		return false;
+	s = text_to_cstring(ctype);
+	end = strchr(s, ';');
+	if (end != NULL)
+		*end = '\0';
+	while (*s == ' ' || *s == '\t')
+		s++;
+	len = strlen(s);
+	while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t'))
+		s[--len] = '\0';
+	slash = strchr(s, '/');
+	if (slash == NULL || strchr(slash + 1, '/') != NULL)
+		return false;
+	if (slash - s != 11 || pg_strncasecmp(s, "application", 11) != 0)
+		return false;
+	s = slash + 1;
+	len = strlen(s);
+	return pg_strcasecmp(s, "json") == 0 ||
+		   (len >= 5 && pg_strcasecmp(s + len - 5, "+json") == 0);
+}
+
+/*
  * An error that says nothing about the input (a cancel or statement
  * timeout, out of memory, shutdown, I/O): re-raised, never a 422.
  */
@@ -963,8 +1014,10 @@ DispatchBind(Route *route, RouteParam *param, Request *req, Invalid *inv,
 			present = raw != NULL;
 			break;
 		case SRC_FORM:
+			/* an empty form field is one not sent, as FastAPI reads forms
+			 * (_get_multidict_value); a query parameter's is a value */
 			raw = DispatchPairValue(req->form, req->nform, param->name);
-			present = raw != NULL;
+			present = raw != NULL && raw[0] != '\0';
 			break;
 		case SRC_CLIENT:
 		case SRC_AUTHORIZATION:
@@ -972,9 +1025,16 @@ DispatchBind(Route *route, RouteParam *param, Request *req, Invalid *inv,
 			text *t =
 				param->source == SRC_CLIENT ? req->client : req->authorization;
 
-			*isnull = (t == NULL);
-			*value = PointerGetDatum(t);
-			return true;
+			/* absent: null whatever the default, as before */
+			if (t == NULL)
+			{
+				*isnull = true;
+				return true;
+			}
+			/* cast like any other source: the argument may be inet, say */
+			raw = text_to_cstring(t);
+			present = true;
+			break;
 		}
 		case SRC_JSON:
 			if (req->body == NULL)
@@ -1060,8 +1120,11 @@ DispatchBind(Route *route, RouteParam *param, Request *req, Invalid *inv,
 	if (!DispatchInput(param, raw, value))
 	{
 		type = DispatchTypeError(param->type, true, &msg);
-		DispatchInvalid(inv, type, DispatchLoc(param->source), param->name,
-						msg, DispatchJsonString(raw));
+		/* a credential is not echoed, even to the client that sent it */
+		DispatchInvalid(
+			inv, type, DispatchLoc(param->source), param->name, msg,
+			param->source == SRC_AUTHORIZATION ? NULL
+											   : DispatchJsonString(raw));
 		return false;
 	}
 	return true;
@@ -1078,10 +1141,13 @@ DispatchIsClass(int sqlerrcode, int class)
 /*
  * The one map from an error to an HTTP response.  Returns false for an
  * unexpected error, which the caller re-raises (the transaction rolls back
- * and the gateway answers a generic 500).
+ * and the gateway answers a generic 500).  A data exception or a violated
+ * constraint is a 422 only when the handler raised it (in_handler): in
+ * the authentication step it is no fault of the request's arguments, and
+ * is unexpected (every fault of the token itself is class PJ, a 401).
  */
 static bool
-DispatchMapError(ErrorData *e, Response *res)
+DispatchMapError(ErrorData *e, Response *res, bool in_handler)
 {
 	if (DispatchIsClass(e->sqlerrcode, ERRCODE_PGAPP_CLASS))
 	{
@@ -1109,9 +1175,10 @@ DispatchMapError(ErrorData *e, Response *res)
 						  "Bearer error=\"invalid_token\"");
 		return true;
 	}
-	if (DispatchIsClass(e->sqlerrcode, ERRCODE_DATA_EXCEPTION) ||
-		e->sqlerrcode == ERRCODE_CHECK_VIOLATION ||
-		e->sqlerrcode == ERRCODE_NOT_NULL_VIOLATION)
+	if (in_handler &&
+		(DispatchIsClass(e->sqlerrcode, ERRCODE_DATA_EXCEPTION) ||
+		 e->sqlerrcode == ERRCODE_CHECK_VIOLATION ||
+		 e->sqlerrcode == ERRCODE_NOT_NULL_VIOLATION))
 	{
 		Invalid inv;
 
@@ -1133,11 +1200,11 @@ DispatchMapError(ErrorData *e, Response *res)
  * becomes the response (returns false); an unexpected one is re-raised.
  */
 static bool
-DispatchGuarded(DispatchStep fn, void *arg, Response *res)
+DispatchGuarded(DispatchStep fn, void *arg, Response *res, bool in_handler)
 {
 	ErrorData *edata = DispatchTry(fn, arg);
 
-	if (edata != NULL && !DispatchMapError(edata, res))
+	if (edata != NULL && !DispatchMapError(edata, res, in_handler))
 		ReThrowError(edata);
 	return edata == NULL;
 }
@@ -1176,6 +1243,14 @@ DispatchCallStep(void *arg)
 							 InvalidOid, NULL, NULL);
 	for (i = 0; i < c->route->nparams; i++)
 	{
+		/* a strict function is not called with a null: its result is null,
+		 * as the executor has it */
+		if (c->nulls[i] && c->route->flinfo.fn_strict)
+		{
+			c->result = (Datum) 0;
+			c->isnull = true;
+			return;
+		}
 		fcinfo->args[i].value = c->values[i];
 		fcinfo->args[i].isnull = c->nulls[i];
 	}
@@ -1227,7 +1302,7 @@ DispatchAuthenticate(Route *route, Request *req, Response *res)
 		return;
 	}
 	step.token = token;
-	if (!DispatchGuarded(DispatchAuthStep, &step, res))
+	if (!DispatchGuarded(DispatchAuthStep, &step, res, false))
 		return;
 	if (route->auth == AUTH_SUPERUSER && !IdentityIsSuperuser())
 		DispatchRespond(res, 403, "The user doesn't have enough privileges");
@@ -1271,7 +1346,9 @@ DispatchDecode(Route *route, Request *req, text *query, text *body,
 	}
 	if (route->wants_json && body != NULL && VARSIZE_ANY_EXHDR(body) > 0)
 	{
-		if (ctype != NULL && !DispatchMediaType(ctype, "application/json"))
+		/* no Content-Type, or an empty one, is JSON too, as in FastAPI */
+		if (ctype != NULL && VARSIZE_ANY_EXHDR(ctype) > 0 &&
+			!DispatchJsonMediaType(ctype))
 		{
 			DispatchRespond(res, 415, "Unsupported Media Type");
 			return;
@@ -1323,7 +1400,7 @@ DispatchCall(Route *route, Request *req, Response *res)
 		return;
 	}
 
-	if (!DispatchGuarded(DispatchCallStep, &call, res))
+	if (!DispatchGuarded(DispatchCallStep, &call, res, true))
 		return;
 
 	res->status = 200;

@@ -4,7 +4,8 @@
  * JSON goes through PostgreSQL's own parser: once with semantic actions
  * that refuse duplicate keys (jsonb would silently keep the last one, and
  * two parsers disagreeing about a claim is how tokens get forged) and
- * excessive nesting, then through jsonb_in for the value we return.
+ * excessive nesting, then through jsonb_in for the value we return (a
+ * value it refuses, such as a number beyond numeric's range, is PJ001 too).
  * HMAC is OpenSSL's one-shot HMAC(), so no handle can leak on error;
  * signatures are compared with CRYPTO_memcmp after a length check.
  *
@@ -124,6 +125,44 @@ JwtJsonFieldStart(void *arg, char *fname, bool isnull)
 }
 
 /*
+ * jsonb_in on text pg_parse_json accepted.  It can still refuse a value,
+ * a number beyond numeric's range (1e200000: 22003) above all: a data
+ * exception that must fail the verification like any malformed token
+ * (PJ001, so 401), not surface as itself.  Nothing runs between the catch
+ * and the new error, so no subtransaction is needed; any other error is
+ * re-raised as it is.
+ */
+static Jsonb *
+JwtJsonbIn(char *json, const char *what)
+{
+	MemoryContext oldcontext = CurrentMemoryContext;
+	Jsonb *volatile jb = NULL;
+	volatile bool refused = false;
+
+	PG_TRY();
+	{
+		jb = DatumGetJsonbP(
+			DirectFunctionCall1(jsonb_in, CStringGetDatum(json)));
+	}
+	PG_CATCH();
+	{
+		ErrorData *edata;
+
+		MemoryContextSwitchTo(oldcontext);
+		edata = CopyErrorData();
+		if (ERRCODE_TO_CATEGORY(edata->sqlerrcode) != ERRCODE_DATA_EXCEPTION)
+			PG_RE_THROW();
+		FlushErrorState();
+		FreeErrorData(edata);
+		refused = true;
+	}
+	PG_END_TRY();
+	if (refused)
+		JwtMalformed("The token %s holds a value jsonb cannot store.", what);
+	return jb;
+}
+
+/*
  * Parse decoded bytes as a JSON object with no duplicate key at any
  * level; PJ001 otherwise.
  */
@@ -161,7 +200,7 @@ JwtParseObject(const unsigned char *data, size_t len, JwtPart part)
 	if (pg_parse_json(lex, &sem) != JSON_SUCCESS)
 		JwtMalformed("The token %s is not valid JSON.", what);
 
-	jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(json)));
+	jb = JwtJsonbIn(json, what);
 	if (!JB_ROOT_IS_OBJECT(jb))
 		JwtMalformed("The token %s is not a JSON object.", what);
 	return jb;

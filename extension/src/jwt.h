@@ -10,8 +10,10 @@
  *                                outside base64url, non-canonical
  *                                base64url, header or payload not a JSON
  *                                object, invalid JSON, duplicate keys at
- *                                any level, nesting deeper than 64, typ
- *                                other than "JWT"
+ *                                any level, nesting deeper than 64, a
+ *                                value jsonb cannot store (a number
+ *                                beyond numeric's range), typ other
+ *                                than "JWT"
  *   PJ002 algorithm not allowed  alg missing, not a string, not exactly
  *                                HS256/HS384/HS512 (so none/None/NONE),
  *                                or not the algorithm of the token's key

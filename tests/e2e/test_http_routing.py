@@ -1,10 +1,12 @@
 """The gateway's own HTTP behaviour against the live system (base_url):
 route match, 404/405 + Allow, trailing slashes, path decoding, /live,
-/ready, X-Request-Id.  Routes used are those of SPEC §5."""
+/ready, X-Request-Id, the media types and form fields that reach the
+dispatcher.  Routes used are those of SPEC §5."""
 import re
 
 import requests
 
+from conftest import bearer
 from gateway_harness import raw_request
 
 API = "/api/v1"
@@ -144,3 +146,35 @@ def test_head_is_get_without_body(base_url):
     r = requests.head(base_url + API + "/utils/health-check/", timeout=10)
     assert r.status_code == 200
     assert r.content == b""
+
+
+def test_json_media_types_as_fastapi(base_url, new_user):
+    """application/json or application/*+json, any case, parameters
+    ignored, is a JSON body; another media type is 415."""
+    url = base_url + API + "/users/me"
+    auth = bearer(new_user["token"])
+    for ctype in ("application/merge-patch+json", "Application/VND.API+JSON; charset=utf-8"):
+        r = requests.patch(url, data='{"full_name": "Merge Patch"}',
+                           headers={**auth, "Content-Type": ctype}, timeout=10)
+        assert r.status_code == 200, (ctype, r.text)
+        assert r.json()["full_name"] == "Merge Patch"
+    for ctype in ("text/json", "application/jsonx", "application/json+xml"):
+        r = requests.patch(url, data='{"full_name": "Nope"}',
+                           headers={**auth, "Content-Type": ctype}, timeout=10)
+        assert r.status_code == 415, (ctype, r.text)
+        assert r.json() == {"detail": "Unsupported Media Type"}
+
+
+def test_empty_form_field_is_missing_as_fastapi(base_url, new_user):
+    """FastAPI reads an empty form field as one not sent: 422 at the
+    field, not a failed login."""
+    r = requests.post(base_url + API + "/login/access-token",
+                      data={"username": new_user["email"], "password": ""}, timeout=10)
+    assert r.status_code == 422, r.text
+    assert [e["loc"] for e in r.json()["detail"]] == [["body", "password"]]
+    assert r.json()["detail"][0]["type"] == "missing"
+    # an empty optional field takes its default: grant_type= logs in
+    r = requests.post(base_url + API + "/login/access-token",
+                      data={"username": new_user["email"], "password": new_user["password"],
+                            "grant_type": ""}, timeout=10)
+    assert r.status_code == 200, r.text

@@ -215,7 +215,9 @@ INSERT INTO cases (name, token) VALUES
 	|| split_part(pg_temp.tok(:'h256', :'p', pg_temp.key('hs256')), '.', 3)),
 ('signed with another secret', pg_temp.tok(:'h256', :'p', pg_temp.key('other'))),
 ('alg HS256 on an HS384 key', pg_temp.tok('{"alg":"HS256","kid":"regress-hs384"}', :'p', pg_temp.key('hs384'))),
-('empty-key signature', pg_temp.tok(:'h256', :'p', ''));
+('empty-key signature', pg_temp.tok(:'h256', :'p', '')),
+('header number beyond numeric', pg_temp.tok('{"alg":"HS256","kid":"regress-hs256","n":1e200000}', :'p', pg_temp.key('hs256'))),
+('payload number beyond numeric', pg_temp.tok(:'h256', format('{"exp":%s,"n":-1e200000}', :now + 3600), pg_temp.key('hs256')));
 SELECT n, name, pg_temp.try(token) AS verdict FROM cases ORDER BY n;
 
 -- claims come back as sent (valid token, unicode, fractional exp)
@@ -228,6 +230,7 @@ SELECT (api.jwt_verify(token) ->> 'exp')::numeric - :now AS exp_offset FROM case
 SELECT api.jwt_verify(token) FROM cases WHERE name = 'alg none, signed';
 SELECT api.jwt_verify(token) FROM cases WHERE name = 'kid unknown';
 SELECT api.jwt_verify(token) FROM cases WHERE name = 'exp past';
+SELECT api.jwt_verify(token) FROM cases WHERE name = 'header number beyond numeric';
 
 -- clean up: our keys go, the keyring is as it was
 DELETE FROM pgapp.signing_keys k WHERE NOT EXISTS (SELECT FROM saved_keys s WHERE s.kid = k.kid);

@@ -37,11 +37,41 @@ def test_missing_database_url_is_refused():
     ("TRUSTED_PROXIES", "10.0.0.0/40"), ("BACKEND_CORS_ORIGINS", "nope"),
     ("GATEWAY_CONN_TIMEOUT", "0"), ("GATEWAY_POOL_WAIT_MS", "soon"),
     ("GATEWAY_LOG_FLUSH_MS", "-1"), ("GATEWAY_LOG_FLUSH_MS", "20000"),
+    ("ENVIRONMENT", "bogus"), ("BACKEND_CORS_ORIGINS", "http://a.com?x"),
+    ("BACKEND_CORS_ORIGINS", "http://a.com:abc"),
 ])
 def test_bad_value_is_refused_with_one_line(name, value):
     code, lines = refused(base_env(**{name: value}))
     assert code == 2
     assert len(lines) == 1 and name in lines[0]
+
+
+def url_variant(netloc=None, query=None):
+    """The gateway's own URL (its real password in it) with another host
+    part or query."""
+    p = urllib.parse.urlsplit(gateway_database_url())
+    return urllib.parse.urlunsplit((p.scheme, netloc or p.netloc, p.path,
+                                    p.query if query is None else query, p.fragment))
+
+
+@pytest.mark.parametrize("kind", ["garbage", "port", "sslmode", "empty", "ipv6"])
+def test_bad_database_url_is_refused_without_its_password(kind):
+    """A DATABASE_URL that can never connect stops start-up with one line
+    (it used to log a warning and retry forever); the password is not in
+    that line."""
+    p = urllib.parse.urlsplit(gateway_database_url())
+    userinfo = p.netloc.rsplit("@", 1)[0]
+    url = {"garbage": f"garbage {p.password}",
+           "port": url_variant(netloc=f"{userinfo}@127.0.0.1:notaport"),
+           "sslmode": url_variant(query="sslmode=bogus"),
+           "empty": "",
+           "ipv6": url_variant(netloc=f"{userinfo}@[::1")}[kind]
+    code, lines = refused(base_env(DATABASE_URL=url))
+    assert code == 2
+    assert len(lines) == 1 and "DATABASE_URL" in lines[0], lines
+    assert p.password not in lines[0]
+    if kind == "port":
+        assert lines[0] == 'pgapp-gateway: DATABASE_URL: invalid port "notaport" (1..65535)'
 
 
 def with_user(url, user, password):

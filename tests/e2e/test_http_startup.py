@@ -97,6 +97,25 @@ def test_privileged_role_is_refused(dba_sql, attr):
         dba_sql(f"DROP ROLE {role}")
 
 
+def test_role_that_can_read_signing_keys_is_refused(dba_sql):
+    """SPEC §1: the gateway never sees a signing key.  A login role that a
+    superuser allowed to read pgapp.signing_keys is refused like a
+    BYPASSRLS one: exit 2, one line."""
+    role = f"gw_test_keys_{uuid.uuid4().hex[:8]}"
+    password = uuid.uuid4().hex
+    dba_sql(f"CREATE ROLE {role} LOGIN PASSWORD :'pw'; GRANT pgapp_gateway TO {role}; "
+            f"GRANT SELECT ON pgapp.signing_keys TO {role}", variables={"pw": password})
+    try:
+        url = with_user(gateway_database_url(), role, password)
+        code, lines = refused(base_env(DATABASE_URL=url))
+        assert code == 2
+        assert lines[-1] == (f'pgapp-gateway: database role "{role}" can read '
+                             'pgapp.signing_keys: the gateway refuses to use it'), lines
+        assert sum("signing_keys" in l for l in lines) == 1
+    finally:
+        dba_sql(f"REVOKE SELECT ON pgapp.signing_keys FROM {role}; DROP ROLE {role}")
+
+
 def test_starts_before_the_database_and_waits():
     # a port where nothing listens: the gateway serves /live, /ready is 503
     dead = free_port()

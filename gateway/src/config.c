@@ -5,11 +5,14 @@
 #include "config.h"
 
 #include <ctype.h>
+#include <stdbool.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <libpq-fe.h>
 
 #include "httpcheck.h"
 
@@ -28,10 +31,17 @@ parse_int(config_getter get, const char *name, long def, long min, long max,
 	}
 	errno = 0;
 	v = strtol(text, &end, 10);
-	if (errno != 0 || end == text || *end != '\0' ||
-		!isdigit((unsigned char) *text))
+	if (end == text || *end != '\0' ||
+		!isdigit((unsigned char) text[*text == '-']))
 	{
 		snprintf(err, errlen, "%s: not an integer: \"%.32s\"", name, text);
+		return -1;
+	}
+	/* beyond what a long holds: out of range as much as 70000 is */
+	if (errno == ERANGE)
+	{
+		snprintf(err, errlen, "%s: \"%.32s\" is out of range %ld..%ld", name,
+				 text, min, max);
 		return -1;
 	}
 	if (v < min || v > max)
@@ -42,6 +52,151 @@ parse_int(config_getter get, const char *name, long def, long min, long max,
 	}
 	*out = (int) v;
 	return 0;
+}
+
+/*
+ * libpq's parse errors quote the text they stumbled on, which may be the
+ * whole URI with its password: keep the message, drop what it quotes
+ * (beyond one character, such as "=" or "]").
+ */
+static void
+copy_unquoted(char *dst, size_t n, const char *src)
+{
+	size_t used = 0;
+
+	while (*src != '\0' && *src != '\n' && used + 6 < n)
+	{
+		const char *close;
+
+		if (*src != '"' || (close = strchr(src + 1, '"')) == NULL)
+		{
+			dst[used++] = *src++;
+			continue;
+		}
+		if (close - src == 2) /* "=": one character, kept */
+		{
+			memcpy(dst + used, src, 3);
+			used += 3;
+		}
+		else
+		{
+			memcpy(dst + used, "\"...\"", 5);
+			used += 5;
+		}
+		src = close + 1;
+	}
+	dst[used] = '\0';
+}
+
+/* A port list as libpq takes it: "5432", or "5432,,5433" for several hosts. */
+static bool
+port_list_valid(const char *ports)
+{
+	for (;;)
+	{
+		size_t len = strcspn(ports, ",");
+		long   v = 0;
+
+		for (size_t i = 0; i < len; i++)
+		{
+			if (!isdigit((unsigned char) ports[i]) || v > 65535)
+				return false;
+			v = v * 10 + (ports[i] - '0');
+		}
+		if (len > 0 && (v < 1 || v > 65535))
+			return false;
+		if (ports[len] == '\0')
+			return true;
+		ports += len + 1;
+	}
+}
+
+/* The connection options whose values libpq checks only when connecting. */
+static const struct
+{
+	const char *keyword;
+	const char *values[7];
+} enumerated_options[] = {
+	{"sslmode",
+	 {"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}},
+	{"gssencmode", {"disable", "prefer", "require"}},
+	{"channel_binding", {"disable", "prefer", "require"}},
+	{"target_session_attrs",
+	 {"any", "read-write", "read-only", "primary", "standby",
+	  "prefer-standby"}},
+};
+
+/* False, with the accepted values listed in choices, for a bad value. */
+static bool
+option_value_valid(const char *keyword, const char *value, char *choices,
+				   size_t n)
+{
+	for (size_t i = 0;
+		 i < sizeof(enumerated_options) / sizeof(enumerated_options[0]); i++)
+	{
+		const char *const *values = enumerated_options[i].values;
+		size_t			   used = 0;
+
+		if (strcmp(enumerated_options[i].keyword, keyword) != 0)
+			continue;
+		for (int j = 0; values[j] != NULL; j++)
+			if (strcmp(values[j], value) == 0)
+				return true;
+		choices[0] = '\0';
+		for (int j = 0; values[j] != NULL && used < n; j++)
+			used += (size_t) snprintf(choices + used, n - used, "%s%s",
+									  j == 0 ? "" : ", ", values[j]);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * DATABASE_URL must parse, and the options libpq would only refuse when
+ * connecting (a port, an sslmode) must be valid: otherwise the gateway
+ * would retry a connection that can never work.  A server that does not
+ * answer yet is not checked here (SPEC §9: the gateway waits for it).
+ * No message shows the URL: it may hold a password.
+ */
+static int
+check_database_url(const char *url, char *err, size_t errlen)
+{
+	PQconninfoOption *opts;
+	char			 *perr = NULL;
+	char			  why[200];
+	int				  rc = 0;
+
+	opts = PQconninfoParse(url, &perr);
+	if (opts == NULL)
+	{
+		copy_unquoted(why, sizeof(why), perr ? perr : "out of memory");
+		snprintf(err, errlen,
+				 "DATABASE_URL: not a valid libpq URI or connection string: "
+				 "%s",
+				 why);
+		PQfreemem(perr);
+		return -1;
+	}
+	for (PQconninfoOption *o = opts; o->keyword != NULL && rc == 0; o++)
+	{
+		if (o->val == NULL || strcmp(o->keyword, "password") == 0)
+			continue;
+		if (strcmp(o->keyword, "port") == 0 && !port_list_valid(o->val))
+		{
+			snprintf(err, errlen,
+					 "DATABASE_URL: invalid port \"%.32s\" (1..65535)",
+					 o->val);
+			rc = -1;
+		}
+		else if (!option_value_valid(o->keyword, o->val, why, sizeof(why)))
+		{
+			snprintf(err, errlen, "DATABASE_URL: invalid %s \"%.32s\" (%s)",
+					 o->keyword, o->val, why);
+			rc = -1;
+		}
+	}
+	PQconninfoFree(opts);
+	return rc;
 }
 
 static int
@@ -72,6 +227,8 @@ config_load(struct config *cfg, config_getter get, char *err, size_t errlen)
 		snprintf(err, errlen, "DATABASE_URL: required (a libpq URI)");
 		return -1;
 	}
+	if (check_database_url(cfg->database_url, err, errlen) != 0)
+		return -1;
 	cfg->listen_addr = get("GATEWAY_LISTEN");
 	if (cfg->listen_addr == NULL || *cfg->listen_addr == '\0')
 		cfg->listen_addr = "0.0.0.0";
@@ -89,6 +246,17 @@ config_load(struct config *cfg, config_getter get, char *err, size_t errlen)
 	cfg->environment = get("ENVIRONMENT");
 	if (cfg->environment == NULL || *cfg->environment == '\0')
 		cfg->environment = "local";
+	/* the values pgapp.setup accepts (sql/pgapp/80_setup.sql) */
+	if (strcmp(cfg->environment, "local") != 0 &&
+		strcmp(cfg->environment, "staging") != 0 &&
+		strcmp(cfg->environment, "production") != 0)
+	{
+		snprintf(err, errlen,
+				 "ENVIRONMENT: must be local, staging or production, not "
+				 "\"%.32s\"",
+				 cfg->environment);
+		return -1;
+	}
 	if (parse_int(get, "PORT", 8000, 1, 65535, &cfg->port, err, errlen) ||
 		parse_int(get, "GATEWAY_WORKERS", default_workers(), 1, 1024,
 				  &cfg->workers, err, errlen) ||

@@ -61,7 +61,19 @@ struct server
 	struct pool			*pool;
 	struct MHD_Daemon	*daemon;
 	atomic_int			 in_flight;
+	atomic_int			 open_conns;
+	atomic_bool			 draining; /* every answer closes its connection */
+	atomic_llong		 last_activity; /* ms: a request started or ended */
 };
+
+static long long
+monotonic_ms(void)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (long long) now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
 
 struct request
 {
@@ -173,7 +185,8 @@ respond_full(struct MHD_Connection *c, struct request *r, int status,
 		snprintf(num, sizeof(num), "%d", retry_after);
 		MHD_add_response_header(resp, "Retry-After", num);
 	}
-	if (close_after)
+	/* while draining, a keep-alive client must not send another request */
+	if (close_after || atomic_load(&r->srv->draining))
 		MHD_add_response_header(resp, "Connection", "close");
 	ret = MHD_queue_response(c, (unsigned int) status, resp);
 	MHD_destroy_response(resp);
@@ -242,6 +255,8 @@ respond_preflight(struct MHD_Connection *c, struct request *r)
 	MHD_add_response_header(resp, "Access-Control-Allow-Headers",
 							preflight_allow_headers(c));
 	MHD_add_response_header(resp, "Access-Control-Max-Age", "600");
+	if (atomic_load(&r->srv->draining))
+		MHD_add_response_header(resp, "Connection", "close");
 	ret = MHD_queue_response(c, 200, resp);
 	MHD_destroy_response(resp);
 	r->status = 200;
@@ -657,6 +672,7 @@ access_handler(void *cls, struct MHD_Connection *c, const char *url,
 		r->track = info ? info->socket_context : NULL;
 		snprintf(r->method, sizeof(r->method), "%s", method);
 		atomic_fetch_add(&r->srv->in_flight, 1);
+		atomic_store(&r->srv->last_activity, monotonic_ms());
 		r->counted = true;
 		resolve_client(r, c);
 		if (check_framing(c, r, version, &ret))
@@ -780,7 +796,10 @@ request_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 		deadline_request_done(r->track);
 	}
 	if (r->counted)
+	{
+		atomic_store(&srv->last_activity, monotonic_ms());
 		atomic_fetch_sub(&srv->in_flight, 1);
+	}
 	free(r->raw_uri);
 	free(r->path);
 	free(r->body);
@@ -792,16 +811,19 @@ static void
 connection_notify(void *cls, struct MHD_Connection *c, void **socket_context,
 				  enum MHD_ConnectionNotificationCode toe)
 {
-	(void) cls;
+	struct server *srv = cls;
+
 	if (toe == MHD_CONNECTION_NOTIFY_STARTED)
 	{
 		const union MHD_ConnectionInfo *info =
 			MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
 
+		atomic_fetch_add(&srv->open_conns, 1);
 		*socket_context = info ? deadline_conn_open(info->connect_fd) : NULL;
 	}
 	else if (toe == MHD_CONNECTION_NOTIFY_CLOSED)
 	{
+		atomic_fetch_sub(&srv->open_conns, 1);
 		deadline_conn_close(*socket_context);
 		*socket_context = NULL;
 	}
@@ -891,7 +913,10 @@ server_start(const struct config *cfg, struct pool *pool, char *err,
 void
 server_quiesce(struct server *s)
 {
-	MHD_socket fd = MHD_quiesce_daemon(s->daemon);
+	MHD_socket fd;
+
+	atomic_store(&s->draining, true);
+	fd = MHD_quiesce_daemon(s->daemon);
 
 	if (fd != MHD_INVALID_SOCKET)
 		close(fd);
@@ -901,6 +926,17 @@ int
 server_in_flight(struct server *s)
 {
 	return atomic_load(&s->in_flight);
+}
+
+bool
+server_drained(struct server *s, int quiet_ms)
+{
+	if (atomic_load(&s->in_flight) > 0)
+		return false;
+	/* connections left are idle: server_stop closes them unless one was
+	 * active a moment ago (its client may be sending the next request) */
+	return atomic_load(&s->open_conns) == 0 ||
+		   monotonic_ms() - atomic_load(&s->last_activity) >= quiet_ms;
 }
 
 void

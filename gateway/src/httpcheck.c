@@ -169,21 +169,53 @@ cors_free(char **origins, int n)
 	free(origins);
 }
 
+/*
+ * An origin is scheme://host[:port] and nothing else (RFC 6454): no
+ * path, query, fragment or user info; the host a name or an IP literal
+ * in brackets; the port, when given, 1..65535.
+ */
 static bool
 origin_valid(const char *o)
 {
+	const char *host, *p;
+
 	if (strcmp(o, "*") == 0)
 		return true;
-	if (strncmp(o, "http://", 7) != 0 && strncmp(o, "https://", 8) != 0)
+	if (strncmp(o, "http://", 7) == 0)
+		host = o + 7;
+	else if (strncmp(o, "https://", 8) == 0)
+		host = o + 8;
+	else
 		return false;
-	if (strchr(o, '/') != strrchr(o, '/') - 1 ||
-		strlen(o) <= (size_t) (strchr(o, '/') - o) + 2)
-		return false; /* a path after the host, or no host */
-	for (const char *p = o; *p; p++)
-		if ((unsigned char) *p <= 0x20 || (unsigned char) *p >= 0x7f ||
-			*p == '"' || *p == ',')
+	p = host;
+	if (*p == '[')
+	{
+		for (p++; isxdigit((unsigned char) *p) || *p == ':' || *p == '.'; p++)
+			;
+		if (*p != ']' || p == host + 1)
 			return false;
-	return true;
+		p++;
+	}
+	else
+	{
+		while (isalnum((unsigned char) *p) || *p == '-' || *p == '.' ||
+			   *p == '_')
+			p++;
+		if (p == host)
+			return false;
+	}
+	if (*p == ':')
+	{
+		long port = 0;
+
+		if (!isdigit((unsigned char) p[1]))
+			return false;
+		for (p++; isdigit((unsigned char) *p) && port <= 65535; p++)
+			port = port * 10 + (*p - '0');
+		if (port < 1 || port > 65535)
+			return false;
+	}
+	return *p == '\0';
 }
 
 int
@@ -235,7 +267,8 @@ cors_parse(const char *text, char ***out, char *err, size_t errlen)
 			continue;
 		if (!origin_valid(item))
 		{
-			snprintf(err, errlen, "not an origin: \"%.64s\"", item);
+			snprintf(err, errlen,
+					 "not an origin (scheme://host[:port]): \"%.64s\"", item);
 			goto fail;
 		}
 		grown = realloc(list, (size_t) (n + 1) * sizeof(*list));

@@ -19,6 +19,10 @@
 #include "routes.h"
 
 #define EXIT_REFUSED 2
+/* Idle keep-alive connections are closed after this much quiet. */
+#define DRAIN_QUIET_MS 500
+/* After cancelling, how long the cancelled requests may take to answer. */
+#define CANCEL_GRACE_MS 2000
 
 /* Set by the signal handler, read by the main loop. */
 static volatile sig_atomic_t stop_requested;
@@ -57,20 +61,43 @@ sleep_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
-/* Wait for answers in progress, at most drain_seconds. */
-static void
-drain(struct server *srv, int drain_seconds)
+/* Wait until srv is drained, at most ms; true when it is. */
+static bool
+wait_drained(struct server *srv, long ms)
 {
-	long waited = 0;
-
-	while (server_in_flight(srv) > 0 && waited < drain_seconds * 1000L)
+	for (long waited = 0; !server_drained(srv, DRAIN_QUIET_MS); waited += 50)
 	{
+		if (waited >= ms)
+			return false;
 		sleep_ms(50);
-		waited += 50;
 	}
-	if (server_in_flight(srv) > 0)
-		log_msg(LOG_WARN, "drain: %d requests still running after %d s",
-				server_in_flight(srv), drain_seconds);
+	return true;
+}
+
+/*
+ * Wait for answers in progress, at most drain_seconds; then cancel the
+ * queries still running, so that the process exits promptly and nothing
+ * unacknowledged commits.  False when requests are still stuck after
+ * that (a database that does not answer the cancel).
+ */
+static bool
+drain(struct server *srv, struct pool *pool, int drain_seconds)
+{
+	int cancelled;
+
+	if (wait_drained(srv, drain_seconds * 1000L))
+		return true;
+	log_msg(LOG_WARN,
+			"drain: %d requests still running after %d s: cancelling their "
+			"queries",
+			server_in_flight(srv), drain_seconds);
+	cancelled = pool_cancel_busy(pool);
+	if (wait_drained(srv, CANCEL_GRACE_MS))
+		return true;
+	log_msg(LOG_WARN,
+			"drain: %d requests still running (%d queries cancelled)",
+			server_in_flight(srv), cancelled);
+	return false;
 }
 
 int
@@ -125,7 +152,13 @@ main(void)
 	}
 	log_msg(LOG_INFO, "stopping: no new connections, draining");
 	server_quiesce(srv);
-	drain(srv, cfg.drain_seconds);
+	if (!drain(srv, pool, cfg.drain_seconds))
+	{
+		/* their threads are stuck in libpq: server_stop would wait */
+		log_msg(LOG_WARN, "stopped without waiting for them");
+		log_flush();
+		_exit(EXIT_SUCCESS);
+	}
 	server_stop(srv);
 	deadline_stop();
 	pool_stop(pool);

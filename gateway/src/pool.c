@@ -23,9 +23,20 @@
 #define DISPATCH_SQL                                                        \
 	"SELECT status, headers, body FROM api.dispatch($1::int4, $2, $3, $4, " \
 	"$5, $6, $7)"
-#define ROLE_CHECK_SQL                                               \
-	"SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = " \
-	"current_user"
+/*
+ * The role must not bypass row-level security, nor read a signing key
+ * (SPEC §1: the gateway never sees one).  The table is looked up in the
+ * catalog, not with to_regclass, which fails for a role without USAGE on
+ * schema pgapp; a database without pgapp yet passes, and is checked again
+ * on the next connect.
+ */
+#define ROLE_CHECK_SQL                                                       \
+	"SELECT r.rolsuper OR r.rolbypassrls, "                                  \
+	"COALESCE((SELECT pg_catalog.has_any_column_privilege(c.oid, 'SELECT') " \
+	"FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n "             \
+	"ON n.oid = c.relnamespace "                                             \
+	"WHERE n.nspname = 'pgapp' AND c.relname = 'signing_keys'), false) "     \
+	"FROM pg_catalog.pg_roles r WHERE r.rolname = current_user"
 #define LISTEN_SQL "LISTEN pgapp_routes"
 
 #define BACKOFF_MIN_MS 100
@@ -41,6 +52,7 @@ enum slot_state
 struct slot
 {
 	PGconn		   *conn;
+	PGcancel	   *cancel; /* made when connected: PQcancel is thread-safe */
 	enum slot_state state;
 };
 
@@ -69,9 +81,11 @@ struct pool
 	pthread_t		reconnector, listener;
 	bool			threads_started;
 	atomic_bool		stopping;
+	atomic_bool		cancelling; /* the drain is over: queries are cancelled */
 	atomic_bool		reload;
-	atomic_bool		fatal_claimed; /* one writer of fatal[] */
-	atomic_bool		fatal_set;	   /* fatal[] is complete */
+	atomic_bool		schema_missing; /* dispatch found no api schema: 503 */
+	atomic_bool		fatal_claimed;	/* one writer of fatal[] */
+	atomic_bool		fatal_set;		/* fatal[] is complete */
 	char			fatal[256];
 };
 
@@ -130,17 +144,42 @@ notice_to_log(void *arg, const char *message)
 }
 
 /*
- * Connect with the URL expanded by libpq (never a conninfo assembled
- * here).  The defaults come first so that the URL can override them.
+ * The defaults of every connection, then the URL expanded by libpq (never
+ * a conninfo assembled here): the URL comes last so that it can override
+ * them.  statement_timeout (set on the role) cannot fire when the
+ * database host vanishes, so the client bounds a round trip itself: an
+ * unanswered send is dropped after tcp_user_timeout (20 s), and a wait
+ * for a result on a silent connection after about 10 + 5 × 3 s of
+ * keepalive probes; both are below the role's 30 s statement_timeout.
  */
+void
+pool_conn_params(const char *url, const char *keys[POOL_CONN_NPARAMS + 1],
+				 const char *values[POOL_CONN_NPARAMS + 1])
+{
+	static const char *const k[POOL_CONN_NPARAMS] = {
+		"connect_timeout",	"application_name", "client_encoding",
+		"keepalives",		"keepalives_idle",	"keepalives_interval",
+		"keepalives_count", "tcp_user_timeout", "dbname"};
+	static const char *const v[POOL_CONN_NPARAMS - 1] = {
+		"2", "pgapp-gateway", "UTF8", "1", "10", "5", "3", "20000"};
+
+	for (int i = 0; i < POOL_CONN_NPARAMS; i++)
+	{
+		keys[i] = k[i];
+		values[i] = i < POOL_CONN_NPARAMS - 1 ? v[i] : url;
+	}
+	keys[POOL_CONN_NPARAMS] = values[POOL_CONN_NPARAMS] = NULL;
+}
+
 static PGconn *
 db_connect(struct pool *p, char *err, size_t errlen)
 {
-	const char *const keys[] = {"connect_timeout", "application_name",
-								"client_encoding", "dbname", NULL};
-	const char *const values[] = {"2", "pgapp-gateway", "UTF8", p->url, NULL};
-	PGconn			 *conn = PQconnectdbParams(keys, values, 1);
-	PGresult		 *res;
+	const char *keys[POOL_CONN_NPARAMS + 1], *values[POOL_CONN_NPARAMS + 1];
+	PGconn	   *conn;
+	PGresult   *res;
+
+	pool_conn_params(p->url, keys, values);
+	conn = PQconnectdbParams(keys, values, 1);
 
 	if (conn == NULL || PQstatus(conn) != CONNECTION_OK)
 	{
@@ -150,21 +189,25 @@ db_connect(struct pool *p, char *err, size_t errlen)
 	}
 	PQsetNoticeProcessor(conn, notice_to_log, NULL);
 	res = PQexec(conn, ROLE_CHECK_SQL);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 ||
+		PQnfields(res) != 2)
 	{
 		first_line(err, errlen, PQresultErrorMessage(res));
 		PQclear(res);
 		PQfinish(conn);
 		return NULL;
 	}
-	if (strcmp(PQgetvalue(res, 0, 0), "f") != 0)
+	if (strcmp(PQgetvalue(res, 0, 0), "f") != 0 ||
+		strcmp(PQgetvalue(res, 0, 1), "f") != 0)
 	{
 		char msg[200];
 
 		snprintf(msg, sizeof(msg),
-				 "database role \"%.64s\" is a superuser or has BYPASSRLS: "
-				 "the gateway refuses to use it",
-				 PQuser(conn));
+				 "database role \"%.64s\" %s: the gateway refuses to use it",
+				 PQuser(conn),
+				 strcmp(PQgetvalue(res, 0, 0), "f") != 0
+					 ? "is a superuser or has BYPASSRLS"
+					 : "can read pgapp.signing_keys");
 		set_fatal(p, msg);
 		snprintf(err, errlen, "%s", msg);
 		PQclear(res);
@@ -293,6 +336,7 @@ reconnector_main(void *arg)
 		}
 		pthread_mutex_lock(&p->lock);
 		p->slots[down].conn = conn;
+		p->slots[down].cancel = PQgetCancel(conn);
 		p->slots[down].state = SLOT_IDLE;
 		p->n_up++;
 		hand_to_waiter(p, down);
@@ -307,9 +351,12 @@ reconnector_main(void *arg)
 
 static void pool_sweep(struct pool *p);
 
-/* Reload the catalog on conn and publish it; -1 when it failed. */
+/*
+ * Reload the catalog on conn and publish it; -1 when it failed.  A
+ * catalog read again also means the api schema is back.
+ */
 static int
-reload_catalog(PGconn *conn)
+reload_catalog(struct pool *p, PGconn *conn)
 {
 	struct catalog *c;
 	char			err[256];
@@ -321,6 +368,7 @@ reload_catalog(PGconn *conn)
 	}
 	log_msg(LOG_INFO, "catalog: %d routes loaded", catalog_size(c));
 	routes_publish(c);
+	atomic_store(&p->schema_missing, false);
 	return 0;
 }
 
@@ -349,7 +397,7 @@ listen_loop(struct pool *p, PGconn *conn)
 		}
 		if (atomic_exchange(&p->reload, false))
 			reload = true;
-		if (reload && reload_catalog(conn) != 0)
+		if (reload && reload_catalog(p, conn) != 0)
 			return;
 	}
 }
@@ -381,7 +429,7 @@ listener_main(void *arg)
 		if (PQresultStatus(res) == PGRES_COMMAND_OK)
 		{
 			atomic_store(&p->reload, false);
-			if (reload_catalog(conn) == 0)
+			if (reload_catalog(p, conn) == 0)
 			{
 				backoff = BACKOFF_MIN_MS;
 				listen_loop(p, conn);
@@ -446,7 +494,10 @@ pool_stop(struct pool *p)
 		pthread_join(p->listener, NULL);
 	}
 	for (int i = 0; i < p->size; i++)
+	{
+		PQfreeCancel(p->slots[i].cancel);
 		PQfinish(p->slots[i].conn);
+	}
 	free(p->slots);
 	pthread_mutex_destroy(&p->lock);
 	pthread_cond_destroy(&p->wake);
@@ -457,7 +508,38 @@ bool
 pool_ready(const struct pool *p)
 {
 	/* a racy read is fine for a health probe */
-	return __atomic_load_n(&p->n_up, __ATOMIC_RELAXED) > 0;
+	return __atomic_load_n(&p->n_up, __ATOMIC_RELAXED) > 0 &&
+		   !atomic_load(&p->schema_missing);
+}
+
+int
+pool_cancel_busy(struct pool *p)
+{
+	PGcancel **todo = calloc((size_t) p->size, sizeof(*todo));
+	int		   n = 0;
+
+	if (todo == NULL)
+		return 0;
+	atomic_store(&p->cancelling, true);
+	/* taken out of their slots: slot_down cannot free them meanwhile */
+	pthread_mutex_lock(&p->lock);
+	for (int i = 0; i < p->size; i++)
+		if (p->slots[i].state == SLOT_BUSY && p->slots[i].cancel != NULL)
+		{
+			todo[n++] = p->slots[i].cancel;
+			p->slots[i].cancel = NULL;
+		}
+	pthread_mutex_unlock(&p->lock);
+	for (int i = 0; i < n; i++)
+	{
+		char err[256];
+
+		if (!PQcancel(todo[i], err, sizeof(err)))
+			log_msg(LOG_WARN, "database: cannot cancel a query: %s", err);
+		PQfreeCancel(todo[i]);
+	}
+	free(todo);
+	return n;
 }
 
 void
@@ -476,7 +558,9 @@ pool_fatal(struct pool *p)
 static void
 slot_down(struct pool *p, int i)
 {
+	PQfreeCancel(p->slots[i].cancel);
 	PQfinish(p->slots[i].conn);
+	p->slots[i].cancel = NULL;
 	p->slots[i].conn = NULL;
 	p->slots[i].state = SLOT_DOWN;
 	p->n_up--;
@@ -621,6 +705,18 @@ copy_value(const PGresult *res, int col)
 	return PQgetisnull(res, 0, col) ? NULL : strdup(PQgetvalue(res, 0, col));
 }
 
+/*
+ * The dispatch statement itself names what is missing: the extension was
+ * dropped (or is being reinstalled).  Every request would fail alike, so
+ * the database is not ready until a statement succeeds again.
+ */
+static bool
+schema_sqlstate(const char *state)
+{
+	return strcmp(state, "3F000") == 0 || strcmp(state, "42883") == 0 ||
+		   strcmp(state, "42P01") == 0;
+}
+
 /* Errors that say the connection, not the request, is at fault. */
 static bool
 connection_sqlstate(const char *state)
@@ -660,6 +756,7 @@ pool_dispatch(struct pool *p, const char *const params[DISPATCH_NPARAMS],
 				break;
 			}
 			out->outcome = DISPATCH_OK;
+			atomic_store(&p->schema_missing, false);
 			out->status = atoi(PQgetvalue(res, 0, 0));
 			out->headers = copy_value(res, 1);
 			out->body = copy_value(res, 2);
@@ -680,6 +777,16 @@ pool_dispatch(struct pool *p, const char *const params[DISPATCH_NPARAMS],
 				out->outcome = DISPATCH_UNKNOWN_ROUTE;
 				pool_request_reload(p);
 			}
+			else if (schema_sqlstate(state))
+			{
+				/* the listener's reload finds out when it is back */
+				out->outcome = DISPATCH_UNAVAILABLE;
+				atomic_store(&p->schema_missing, true);
+				pool_request_reload(p);
+			}
+			else if (strcmp(state, "57014") == 0 &&
+					 atomic_load(&p->cancelling))
+				out->outcome = DISPATCH_UNAVAILABLE; /* cut by the stop */
 			else
 				out->outcome = DISPATCH_ERROR;
 			break;

@@ -36,6 +36,15 @@ struct dispatch_result
 	char				  message[512]; /* server message, for the log only */
 };
 
+/*
+ * The libpq keyword/value pairs of every connection (NULL-terminated):
+ * the gateway's defaults, then "dbname" = url, expanded, which overrides
+ * them.
+ */
+#define POOL_CONN_NPARAMS 9
+void pool_conn_params(const char *url, const char *keys[POOL_CONN_NPARAMS + 1],
+					  const char *values[POOL_CONN_NPARAMS + 1]);
+
 struct pool *pool_create(const char *database_url, int size);
 int			 pool_start(struct pool *p, char *err, size_t errlen);
 void		 pool_stop(struct pool *p);
@@ -53,6 +62,11 @@ void dispatch_result_free(struct dispatch_result *r);
 bool pool_ready(const struct pool *p);
 /* Ask the listener to reload the catalog now. */
 void pool_request_reload(struct pool *p);
+/*
+ * Cancel the queries running on busy connections (the drain time is up);
+ * their requests are answered 503.  Returns how many were cancelled.
+ */
+int pool_cancel_busy(struct pool *p);
 /* Non-NULL when the database role must not be used: main exits 2. */
 const char *pool_fatal(struct pool *p);
 

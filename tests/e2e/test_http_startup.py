@@ -37,11 +37,41 @@ def test_missing_database_url_is_refused():
     ("TRUSTED_PROXIES", "10.0.0.0/40"), ("BACKEND_CORS_ORIGINS", "nope"),
     ("GATEWAY_CONN_TIMEOUT", "0"), ("GATEWAY_POOL_WAIT_MS", "soon"),
     ("GATEWAY_LOG_FLUSH_MS", "-1"), ("GATEWAY_LOG_FLUSH_MS", "20000"),
+    ("ENVIRONMENT", "bogus"), ("BACKEND_CORS_ORIGINS", "http://a.com?x"),
+    ("BACKEND_CORS_ORIGINS", "http://a.com:abc"),
 ])
 def test_bad_value_is_refused_with_one_line(name, value):
     code, lines = refused(base_env(**{name: value}))
     assert code == 2
     assert len(lines) == 1 and name in lines[0]
+
+
+def url_variant(netloc=None, query=None):
+    """The gateway's own URL (its real password in it) with another host
+    part or query."""
+    p = urllib.parse.urlsplit(gateway_database_url())
+    return urllib.parse.urlunsplit((p.scheme, netloc or p.netloc, p.path,
+                                    p.query if query is None else query, p.fragment))
+
+
+@pytest.mark.parametrize("kind", ["garbage", "port", "sslmode", "empty", "ipv6"])
+def test_bad_database_url_is_refused_without_its_password(kind):
+    """A DATABASE_URL that can never connect stops start-up with one line
+    (it used to log a warning and retry forever); the password is not in
+    that line."""
+    p = urllib.parse.urlsplit(gateway_database_url())
+    userinfo = p.netloc.rsplit("@", 1)[0]
+    url = {"garbage": f"garbage {p.password}",
+           "port": url_variant(netloc=f"{userinfo}@127.0.0.1:notaport"),
+           "sslmode": url_variant(query="sslmode=bogus"),
+           "empty": "",
+           "ipv6": url_variant(netloc=f"{userinfo}@[::1")}[kind]
+    code, lines = refused(base_env(DATABASE_URL=url))
+    assert code == 2
+    assert len(lines) == 1 and "DATABASE_URL" in lines[0], lines
+    assert p.password not in lines[0]
+    if kind == "port":
+        assert lines[0] == 'pgapp-gateway: DATABASE_URL: invalid port "notaport" (1..65535)'
 
 
 def with_user(url, user, password):
@@ -65,6 +95,25 @@ def test_privileged_role_is_refused(dba_sql, attr):
         assert sum("BYPASSRLS" in l for l in lines) == 1
     finally:
         dba_sql(f"DROP ROLE {role}")
+
+
+def test_role_that_can_read_signing_keys_is_refused(dba_sql):
+    """SPEC §1: the gateway never sees a signing key.  A login role that a
+    superuser allowed to read pgapp.signing_keys is refused like a
+    BYPASSRLS one: exit 2, one line."""
+    role = f"gw_test_keys_{uuid.uuid4().hex[:8]}"
+    password = uuid.uuid4().hex
+    dba_sql(f"CREATE ROLE {role} LOGIN PASSWORD :'pw'; GRANT pgapp_gateway TO {role}; "
+            f"GRANT SELECT ON pgapp.signing_keys TO {role}", variables={"pw": password})
+    try:
+        url = with_user(gateway_database_url(), role, password)
+        code, lines = refused(base_env(DATABASE_URL=url))
+        assert code == 2
+        assert lines[-1] == (f'pgapp-gateway: database role "{role}" can read '
+                             'pgapp.signing_keys: the gateway refuses to use it'), lines
+        assert sum("signing_keys" in l for l in lines) == 1
+    finally:
+        dba_sql(f"REVOKE SELECT ON pgapp.signing_keys FROM {role}; DROP ROLE {role}")
 
 
 def test_starts_before_the_database_and_waits():

@@ -274,6 +274,108 @@ def test_sigterm_drains_in_flight_requests(sleep_route):
     g.stop()
 
 
+SLOW_WRITE_PATH = "/api/v1/gwdrain/slow-write/{tag}/{seconds}"
+
+
+@pytest.fixture(scope="module")
+def slow_write_route(dba_sql, base_url):
+    """GET /api/v1/gwdrain/slow-write/{tag}/{seconds}: writes tag into
+    gwdrain.marks, then sleeps; the write commits only if the request
+    completes."""
+    dba_sql(f"""
+        CREATE SCHEMA IF NOT EXISTS gwdrain;
+        CREATE TABLE IF NOT EXISTS gwdrain.marks (tag text);
+        CREATE OR REPLACE FUNCTION gwdrain.slow_write(tag text, seconds float8) RETURNS jsonb
+            LANGUAGE sql VOLATILE AS $$
+            INSERT INTO gwdrain.marks VALUES (tag);
+            SELECT jsonb_build_object('slept', seconds) FROM pg_sleep(seconds) $$;
+        GRANT USAGE ON SCHEMA gwdrain TO PUBLIC;
+        GRANT INSERT ON gwdrain.marks TO PUBLIC;
+        GRANT EXECUTE ON FUNCTION gwdrain.slow_write(text, float8) TO PUBLIC;
+        DELETE FROM api.routes WHERE path = '{SLOW_WRITE_PATH}';
+        INSERT INTO api.routes (method, path, handler, auth, params)
+        VALUES ('GET', '{SLOW_WRITE_PATH}', 'gwdrain.slow_write(text, float8)'::regprocedure,
+                'none', '[{{"name": "tag", "in": "path"}}, {{"name": "seconds", "in": "path"}}]');
+    """)
+    assert wait_route(base_url, "/api/v1/gwdrain/slow-write/warm-up/0", timeout=15)
+    yield "/api/v1/gwdrain/slow-write/"
+    dba_sql(f"DELETE FROM api.routes WHERE path = '{SLOW_WRITE_PATH}'; DROP SCHEMA gwdrain CASCADE;")
+
+
+def sleeping_gateway_backends(dba_sql):
+    return int(dba_sql("SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep' "
+                       "AND usename = :'role'", variables={"role": gateway_role()}))
+
+
+def test_sigterm_cancels_queries_running_past_the_drain_time(slow_write_route, dba_sql):
+    """GATEWAY_DRAIN_SECONDS=2 and a request whose query runs 8 s: once
+    the drain time is up the query is cancelled, so the process exits 0
+    soon after (it used to wait the 8 s) and the unacknowledged write does
+    not commit (it used to)."""
+    g = Gateway(GATEWAY_DRAIN_SECONDS=2)
+    g.start()
+    tag = uuid.uuid4().hex
+    results = []
+
+    def slow():
+        try:
+            r = requests.get(g.url + slow_write_route + f"{tag}/8", timeout=20)
+            results.append((r.status_code, r.headers.get("Retry-After")))
+        except requests.RequestException as e:
+            results.append(type(e).__name__)
+
+    t = threading.Thread(target=slow)
+    t.start()
+    try:
+        assert wait_for(lambda: sleeping_gateway_backends(dba_sql) == 1, 5)
+        time.sleep(1)
+        t0 = time.monotonic()
+        g.signal(signal.SIGTERM)
+        assert g.wait(timeout=15) == 0
+        elapsed = time.monotonic() - t0
+        assert 2 <= elapsed < 4.5, elapsed
+        t.join(timeout=10)
+        # nothing acknowledged, nothing kept: answered 503, the query gone
+        assert results == [(503, "1")], results
+        assert sleeping_gateway_backends(dba_sql) == 0
+        assert dba_sql("SELECT count(*) FROM gwdrain.marks WHERE tag = :'tag'",
+                       variables={"tag": tag}) == "0"
+    finally:
+        g.stop()
+    assert "cancelling their queries" in g.log()
+
+
+def test_answers_during_the_drain_close_keep_alive_connections(sleep_route):
+    """While draining, every answer carries Connection: close, so a
+    keep-alive client sends nothing more on that connection; a request it
+    sends meanwhile is still served."""
+    g = Gateway(GATEWAY_DRAIN_SECONDS=10)
+    g.start()
+    live = b"GET /live HTTP/1.1\r\nHost: x\r\n\r\n"
+    try:
+        idle = socket.create_connection(("127.0.0.1", g.port), timeout=10)
+        busy = socket.create_connection(("127.0.0.1", g.port), timeout=10)
+        with idle, busy:
+            idle.sendall(live)
+            status, headers, _ = read_response(idle)
+            assert status == 200 and headers.get("connection", "").lower() != "close"
+            busy.sendall(f"GET {sleep_route}2 HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            time.sleep(0.7)
+            g.signal(signal.SIGTERM)
+            time.sleep(0.3)
+            idle.sendall(live)
+            status, headers, _ = read_response(idle)
+            assert status == 200
+            assert headers.get("connection", "").lower() == "close"
+            assert is_closed(idle, 3)
+            status, headers, body = read_response(busy)
+            assert status == 200 and body == b'{"slept": 2}'
+            assert headers.get("connection", "").lower() == "close"
+        assert g.wait(timeout=15) == 0
+    finally:
+        g.stop()
+
+
 def test_sigterm_when_idle_exits_0_fast():
     g = Gateway()
     g.start()
@@ -322,3 +424,40 @@ def test_slowloris_trickle_is_cut_off():
         assert served_meanwhile
         assert cut_at is not None, "trickling client was never cut off"
         assert 3.0 <= cut_at <= 7.0
+
+
+# ---- the extension goes away and comes back ----
+
+def test_dropped_extension_is_not_ready_until_it_is_back(dba_sql):
+    """DROP EXTENSION pgapp in the gateway's database: requests get 503 +
+    Retry-After (not 500) and /ready is 503 (it stayed 200 on the cached
+    catalog); CREATE EXTENSION again and it is ready without a restart.
+    A database of the test's own, so the shared one keeps its extension."""
+    db = f"gwtest_{uuid.uuid4().hex[:8]}"
+    dba_sql(f"CREATE DATABASE {db}", db="postgres")
+    try:
+        dba_sql("CREATE EXTENSION pgapp CASCADE", db=db)
+        p = urllib.parse.urlsplit(gateway_database_url())
+        url = urllib.parse.urlunsplit((p.scheme, p.netloc, "/" + db, p.query, p.fragment))
+        g = Gateway(DATABASE_URL=url)
+        g.start()
+        try:
+            def ready():
+                return requests.get(g.url + "/ready", timeout=5).status_code
+
+            assert requests.get(g.url + HEALTH, timeout=5).status_code == 200
+            dba_sql("DROP EXTENSION pgapp CASCADE", db=db)
+            r = requests.get(g.url + HEALTH, timeout=5)
+            assert r.status_code == 503, r.text
+            assert r.json() == {"detail": "Service Unavailable"}
+            assert r.headers.get("Retry-After") == "1"
+            assert ready() == 503
+            assert requests.get(g.url + "/live", timeout=5).status_code == 200
+            dba_sql("CREATE EXTENSION pgapp CASCADE", db=db)
+            assert wait_for(lambda: ready() == 200, 15)
+            assert requests.get(g.url + HEALTH, timeout=5).status_code == 200
+        finally:
+            assert g.stop() == 0
+        assert "schema \"api\" does not exist" in g.log()
+    finally:
+        dba_sql(f"DROP DATABASE {db} WITH (FORCE)", db="postgres")

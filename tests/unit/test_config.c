@@ -172,6 +172,138 @@ test_config(void)
 		config_free(&cfg);
 	}
 	{
+		/* a value beyond the type is out of range, not "not an integer" */
+		const char *const cases[][2] = {
+			{"PORT", "-1"},
+			{"GATEWAY_LOG_FLUSH_MS", "-1"},
+			{"MAX_BODY_BYTES", "99999999999999999999"},
+			{"GATEWAY_WORKERS", "-99999999999999999999"},
+			{"PORT", "4294967297"},
+		};
+
+		for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		{
+			const char *const env[] = {URL, cases[i][0], cases[i][1], NULL};
+
+			expect_refused(env, "out of range");
+			expect_refused(env, cases[i][0]);
+		}
+	}
+	{
+		const char *const env[] = {URL, "PORT", "-", NULL};
+
+		expect_refused(env, "PORT: not an integer");
+	}
+	{
+		const char *const ok[] = {"local", "staging", "production"};
+
+		for (size_t i = 0; i < 3; i++)
+		{
+			const char *const env[] = {URL, "ENVIRONMENT", ok[i], NULL};
+
+			CHECK(load(env, &cfg, err, sizeof(err)) == 0);
+			CHECK_STR(cfg.environment, ok[i]);
+			config_free(&cfg);
+		}
+	}
+	{
+		/* what pgapp.setup refuses (sql/pgapp/80_setup.sql) */
+		const char *const bad[] = {"bogus", "Production", "local ", "dev"};
+
+		for (size_t i = 0; i < 4; i++)
+		{
+			const char *const env[] = {URL, "ENVIRONMENT", bad[i], NULL};
+
+			expect_refused(env, "ENVIRONMENT: must be local, staging or "
+								"production");
+		}
+	}
+	{
+		const char *const env[] = {URL, "BACKEND_CORS_ORIGINS",
+								   "http://a.com?x", NULL};
+
+		expect_refused(env, "BACKEND_CORS_ORIGINS: not an origin");
+	}
+	{
+		const char *const env[] = {URL, "BACKEND_CORS_ORIGINS",
+								   "http://a.com:abc", NULL};
+
+		expect_refused(env, "BACKEND_CORS_ORIGINS: not an origin");
+	}
+	{
+		const char *const env[] = {"DATABASE_URL", "", NULL};
+
+		expect_refused(env, "DATABASE_URL: required");
+	}
+	{
+		/* bad URLs stop start-up; none of them retries forever */
+		const char *const cases[][2] = {
+			{"garbage", "DATABASE_URL: not a valid libpq URI"},
+			{"postgresql://x@127.0.0.1:notaport/pgapp",
+			 "DATABASE_URL: invalid port \"notaport\""},
+			{"postgresql://x@127.0.0.1:70000/pgapp",
+			 "DATABASE_URL: invalid port \"70000\""},
+			{"postgresql://h1:5432,h2:x/pgapp", "DATABASE_URL: invalid port"},
+			{"postgresql://x@127.0.0.1/pgapp?sslmode=bogus",
+			 "DATABASE_URL: invalid sslmode \"bogus\" (disable, allow, "
+			 "prefer, require, verify-ca, verify-full)"},
+			{"host=127.0.0.1 gssencmode=maybe", "DATABASE_URL: invalid "
+												"gssencmode"},
+			{"postgresql://x@127.0.0.1/pgapp?nosuchoption=1",
+			 "DATABASE_URL: not a valid libpq URI"},
+		};
+
+		for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		{
+			const char *const env[] = {"DATABASE_URL", cases[i][0], NULL};
+
+			expect_refused(env, cases[i][1]);
+		}
+	}
+	{
+		/* libpq quotes what it cannot parse: the password stays out */
+		const char *const urls[] = {
+			"postgresql://u:s3cr3t-pw@[::1/db",
+			"postgresql://u:s3cr3t-pw%zz@127.0.0.1/db",
+			"postgresql://u:s3cr3t-pw@127.0.0.1:bad/db",
+			"postgresql://u:s3cr3t-pw@127.0.0.1/db?sslmode=no",
+			"host=127.0.0.1 password=s3cr3t-pw sslmode",
+		};
+
+		for (size_t i = 0; i < sizeof(urls) / sizeof(urls[0]); i++)
+		{
+			const char *const env[] = {"DATABASE_URL", urls[i], NULL};
+
+			expect_refused(env, "DATABASE_URL");
+			if (load(env, &cfg, err, sizeof(err)) == 0 ||
+				strstr(err, "s3cr3t") != NULL)
+			{
+				unit_failed++;
+				fprintf(stderr, "FAIL config: \"%s\" shows the password\n",
+						err);
+			}
+			else
+				unit_passed++;
+		}
+	}
+	{
+		/* it parses; whether the server answers is found out later */
+		const char *const urls[] = {
+			"postgresql://u:p@db.invalid:5432/pgapp?sslmode=require",
+			"postgresql://h1:5432,h2/pgapp?target_session_attrs=read-write",
+			"host=/run/postgresql dbname=pgapp",
+			"postgresql:///pgapp",
+		};
+
+		for (size_t i = 0; i < sizeof(urls) / sizeof(urls[0]); i++)
+		{
+			const char *const env[] = {"DATABASE_URL", urls[i], NULL};
+
+			CHECK(load(env, &cfg, err, sizeof(err)) == 0);
+			config_free(&cfg);
+		}
+	}
+	{
 		const char *const env[] = {URL, "GATEWAY_LOG_FLUSH_MS", "fast", NULL};
 
 		expect_refused(env, "GATEWAY_LOG_FLUSH_MS");

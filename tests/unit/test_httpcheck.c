@@ -134,6 +134,30 @@ test_httpcheck(void)
 	CHECK(cors_parse("http://x/path", &origins, err, sizeof(err)) == -1);
 	CHECK(cors_parse("[\"http://x\"", &origins, err, sizeof(err)) == -1);
 	CHECK(cors_parse("localhost", &origins, err, sizeof(err)) == -1);
+	/* scheme://host[:port] and nothing else */
+	CHECK(cors_parse("http://a.com?x", &origins, err, sizeof(err)) == -1);
+	CHECK(strstr(err, "http://a.com?x") != NULL);
+	CHECK(cors_parse("http://a.com:abc", &origins, err, sizeof(err)) == -1);
+	CHECK(cors_parse("http://a.com:", &origins, err, sizeof(err)) == -1);
+	CHECK(cors_parse("http://a.com:0", &origins, err, sizeof(err)) == -1);
+	CHECK(cors_parse("http://a.com:65536", &origins, err, sizeof(err)) == -1);
+	CHECK(cors_parse("http://a.com:99999999999999999999", &origins, err,
+					 sizeof(err)) == -1);
+	CHECK(cors_parse("http://a.com#f", &origins, err, sizeof(err)) == -1);
+	CHECK(cors_parse("http://u@a.com", &origins, err, sizeof(err)) == -1);
+	CHECK(cors_parse("http://:80", &origins, err, sizeof(err)) == -1);
+	CHECK(cors_parse("http://[]", &origins, err, sizeof(err)) == -1);
+	CHECK(cors_parse("http://[::1", &origins, err, sizeof(err)) == -1);
+	n = cors_parse("http://a.com:65535, https://[::1]:8443, http://[::1], "
+				   "http://my_host.local",
+				   &origins, err, sizeof(err));
+	CHECK(n == 4);
+	if (n > 0)
+	{
+		CHECK(cors_allowed(origins, n, "https://[::1]:8443"));
+		CHECK(!cors_allowed(origins, n, "http://a.com:65535?x"));
+		cors_free(origins, n);
+	}
 
 	/* dispatcher header lines */
 	strcpy(line, "WWW-Authenticate: Bearer error=\"invalid_token\"");

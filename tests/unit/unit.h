@@ -37,5 +37,6 @@ void test_routes(void);
 void test_httpcheck(void);
 void test_client(void);
 void test_config(void);
+void test_pool(void);
 
 #endif

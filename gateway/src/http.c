@@ -75,6 +75,17 @@ monotonic_ms(void)
 	return (long long) now.tv_sec * 1000 + now.tv_nsec / 1000000;
 }
 
+/*
+ * Only a drain reads the time of the last activity: the steady state pays
+ * neither the clock nor a store to a line every connection thread shares.
+ */
+static void
+note_activity(struct server *srv)
+{
+	if (atomic_load(&srv->draining))
+		atomic_store(&srv->last_activity, monotonic_ms());
+}
+
 struct request
 {
 	struct server	  *srv;
@@ -672,7 +683,7 @@ access_handler(void *cls, struct MHD_Connection *c, const char *url,
 		r->track = info ? info->socket_context : NULL;
 		snprintf(r->method, sizeof(r->method), "%s", method);
 		atomic_fetch_add(&r->srv->in_flight, 1);
-		atomic_store(&r->srv->last_activity, monotonic_ms());
+		note_activity(r->srv);
 		r->counted = true;
 		resolve_client(r, c);
 		if (check_framing(c, r, version, &ret))
@@ -797,7 +808,7 @@ request_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	}
 	if (r->counted)
 	{
-		atomic_store(&srv->last_activity, monotonic_ms());
+		note_activity(srv);
 		atomic_fetch_sub(&srv->in_flight, 1);
 	}
 	free(r->raw_uri);
@@ -915,6 +926,7 @@ server_quiesce(struct server *s)
 {
 	MHD_socket fd;
 
+	atomic_store(&s->last_activity, monotonic_ms());
 	atomic_store(&s->draining, true);
 	fd = MHD_quiesce_daemon(s->daemon);
 

@@ -12,6 +12,7 @@
 -- pgapp_gateway away from the previous login (recorded in pgapp.settings).
 -- The development key is refused outside ENVIRONMENT=local also when
 -- SECRET_KEY is empty.  The first superuser's errors name its variables.
+-- EMAIL_RESET_TOKEN_EXPIRE_HOURS (1..168) sets the reset links' lifetime.
 
 -- The SCRAM-SHA-256 verifier of a role password (scram.c): pgapp.setup
 -- puts only the verifier into ALTER ROLE, so GATEWAY_DB_PASSWORD is never
@@ -78,6 +79,13 @@ BEGIN
 	IF vars ? 'FRONTEND_HOST' AND vars->>'FRONTEND_HOST' !~ '^https?://[^[:space:]"<>]+$' THEN
 		RAISE EXCEPTION 'FRONTEND_HOST must be an http(s) URL' USING ERRCODE = 'invalid_parameter_value';
 	END IF;
+	-- the template's name; pgapp keeps its own default of 1 hour (a reset
+	-- link is single-use and short-lived on purpose)
+	IF vars ? 'EMAIL_RESET_TOKEN_EXPIRE_HOURS' AND (vars->>'EMAIL_RESET_TOKEN_EXPIRE_HOURS' !~ '^[0-9]{1,3}$'
+		OR (vars->>'EMAIL_RESET_TOKEN_EXPIRE_HOURS')::int NOT BETWEEN 1 AND 168) THEN
+		RAISE EXCEPTION 'EMAIL_RESET_TOKEN_EXPIRE_HOURS must be a whole number of hours between 1 and 168'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
 
 	-- The gateway's login: never one of pgapp's own roles (pgapp_owner
 	-- owns every object and could read the keys), a reserved pg_* role,
@@ -122,6 +130,12 @@ BEGIN
 	 WHERE key IN ('ENVIRONMENT', 'ALGORITHM', 'ACCESS_TOKEN_EXPIRE_MINUTES', 'BCRYPT_COST',
 				   'FRONTEND_HOST', 'PROJECT_NAME')
 	ON CONFLICT ON CONSTRAINT settings_pkey DO UPDATE SET value = EXCLUDED.value;
+	-- read by pgapp.setting('RESET_TOKEN_EXPIRE_HOURS'), default 1
+	IF vars ? 'EMAIL_RESET_TOKEN_EXPIRE_HOURS' THEN
+		INSERT INTO pgapp.settings (name, value)
+		VALUES ('RESET_TOKEN_EXPIRE_HOURS', ((vars->>'EMAIL_RESET_TOKEN_EXPIRE_HOURS')::int)::text)
+		ON CONFLICT ON CONSTRAINT settings_pkey DO UPDATE SET value = EXCLUDED.value;
+	END IF;
 
 	IF coalesce(vars->>'SECRET_KEY', '') <> '' THEN
 		kid := pgapp.key_apply(vars->>'SECRET_KEY', pgapp.setting('ALGORITHM'));
@@ -186,4 +200,32 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION pgapp.setup(text) IS
-'apply the environment (KEY=VALUE lines): settings, signing key, gateway login role, first superuser; refuses a bad value, a privileged or pgapp-owned GATEWAY_DB_USER and the development key outside ENVIRONMENT=local before changing anything';
+'apply the environment (KEY=VALUE lines): settings (EMAIL_RESET_TOKEN_EXPIRE_HOURS as RESET_TOKEN_EXPIRE_HOURS), signing key, gateway login role, first superuser; refuses a bad value, a privileged or pgapp-owned GATEWAY_DB_USER and the development key outside ENVIRONMENT=local before changing anything';
+
+-- The recovery mail said "valid for 1 hours"; now "1 hour" / "N hours",
+-- N from EMAIL_RESET_TOKEN_EXPIRE_HOURS (setup, 1..168, default 1).
+CREATE OR REPLACE FUNCTION pgapp.recovery_mail(u pgapp.users, OUT subject text, OUT html text, OUT expires_at timestamptz)
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	token text := pgapp.random_token(32);
+	hours int := pgapp.setting('RESET_TOKEN_EXPIRE_HOURS')::int;
+	link text;
+	project text := pgapp.setting('PROJECT_NAME');
+BEGIN
+	expires_at := now() + make_interval(hours => hours);
+	INSERT INTO pgapp.reset_tokens (token_hash, user_id, expires_at)
+	VALUES (pgapp.token_hash(token), u.id, recovery_mail.expires_at);
+	link := pgapp.setting('FRONTEND_HOST') || '/reset-password?token=' || token;
+	subject := format('%s - Password recovery for user %s', project, u.email);
+	html := format('<!DOCTYPE html><html><body><p>Hello %s,</p>'
+		'<p>We received a request to recover the password of your %s account. '
+		'Click the link below to reset it:</p><p><a href="%s">Reset password</a></p>'
+		'<p>The link is valid for %s. If you did not ask for this, ignore this mail.</p>'
+		'</body></html>',
+		replace(replace(replace(u.email, '&', '&amp;'), '<', '&lt;'), '>', '&gt;'),
+		project, link, CASE WHEN hours = 1 THEN '1 hour' ELSE hours || ' hours' END);
+END
+$$;
+COMMENT ON FUNCTION pgapp.recovery_mail(pgapp.users) IS 'a new single-use reset token and the recovery mail that carries it';

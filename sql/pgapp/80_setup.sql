@@ -62,6 +62,13 @@ BEGIN
 	IF vars ? 'FRONTEND_HOST' AND vars->>'FRONTEND_HOST' !~ '^https?://[^[:space:]"<>]+$' THEN
 		RAISE EXCEPTION 'FRONTEND_HOST must be an http(s) URL' USING ERRCODE = 'invalid_parameter_value';
 	END IF;
+	-- the template's name; pgapp keeps its own default of 1 hour (a reset
+	-- link is single-use and short-lived on purpose)
+	IF vars ? 'EMAIL_RESET_TOKEN_EXPIRE_HOURS' AND (vars->>'EMAIL_RESET_TOKEN_EXPIRE_HOURS' !~ '^[0-9]{1,3}$'
+		OR (vars->>'EMAIL_RESET_TOKEN_EXPIRE_HOURS')::int NOT BETWEEN 1 AND 168) THEN
+		RAISE EXCEPTION 'EMAIL_RESET_TOKEN_EXPIRE_HOURS must be a whole number of hours between 1 and 168'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
 
 	-- The gateway's login: never one of pgapp's own roles (pgapp_owner
 	-- owns every object and could read the keys), a reserved pg_* role,
@@ -106,6 +113,12 @@ BEGIN
 	 WHERE key IN ('ENVIRONMENT', 'ALGORITHM', 'ACCESS_TOKEN_EXPIRE_MINUTES', 'BCRYPT_COST',
 				   'FRONTEND_HOST', 'PROJECT_NAME')
 	ON CONFLICT ON CONSTRAINT settings_pkey DO UPDATE SET value = EXCLUDED.value;
+	-- read by pgapp.setting('RESET_TOKEN_EXPIRE_HOURS'), default 1
+	IF vars ? 'EMAIL_RESET_TOKEN_EXPIRE_HOURS' THEN
+		INSERT INTO pgapp.settings (name, value)
+		VALUES ('RESET_TOKEN_EXPIRE_HOURS', ((vars->>'EMAIL_RESET_TOKEN_EXPIRE_HOURS')::int)::text)
+		ON CONFLICT ON CONSTRAINT settings_pkey DO UPDATE SET value = EXCLUDED.value;
+	END IF;
 
 	IF coalesce(vars->>'SECRET_KEY', '') <> '' THEN
 		kid := pgapp.key_apply(vars->>'SECRET_KEY', pgapp.setting('ALGORITHM'));
@@ -170,4 +183,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION pgapp.setup(text) IS
-'apply the environment (KEY=VALUE lines): settings, signing key, gateway login role, first superuser; refuses a bad value, a privileged or pgapp-owned GATEWAY_DB_USER and the development key outside ENVIRONMENT=local before changing anything';
+'apply the environment (KEY=VALUE lines): settings (EMAIL_RESET_TOKEN_EXPIRE_HOURS as RESET_TOKEN_EXPIRE_HOURS), signing key, gateway login role, first superuser; refuses a bad value, a privileged or pgapp-owned GATEWAY_DB_USER and the development key outside ENVIRONMENT=local before changing anything';

@@ -139,7 +139,7 @@ def test_restart_with_a_new_secret_key_rotates(container, first_token):
 # the database keeps, exactly as when the variable is not set at all.
 OPTIONAL = ("ALGORITHM", "ACCESS_TOKEN_EXPIRE_MINUTES", "BCRYPT_COST", "FRONTEND_HOST",
             "PROJECT_NAME", "FIRST_SUPERUSER", "FIRST_SUPERUSER_PASSWORD", "GATEWAY_DB_USER",
-            "GATEWAY_DB_PASSWORD", "SECRET_KEY")
+            "GATEWAY_DB_PASSWORD", "SECRET_KEY", "EMAIL_RESET_TOKEN_EXPIRE_HOURS")
 
 
 def test_empty_variables_keep_what_the_database_has(container, first_token):
@@ -160,6 +160,8 @@ def test_empty_variables_keep_what_the_database_has(container, first_token):
     ("ENVIRONMENT", "prod", "ENVIRONMENT must be local, staging or production"),
     ("FRONTEND_HOST", "javascript:alert(1)", "FRONTEND_HOST must be an http(s) URL"),
     ("SECRET_KEY", "short", "signing key is too short"),
+    ("EMAIL_RESET_TOKEN_EXPIRE_HOURS", "0", "EMAIL_RESET_TOKEN_EXPIRE_HOURS must be a whole number of hours"),
+    ("EMAIL_RESET_TOKEN_EXPIRE_HOURS", "169", "EMAIL_RESET_TOKEN_EXPIRE_HOURS must be a whole number of hours"),
 ])
 def test_a_bad_value_stops_the_start_and_changes_nothing(container, first_token, var, value, message):
     """The start fails with the reason, and the new SECRET_KEY and
@@ -299,3 +301,17 @@ def test_the_gateway_password_never_is_sql_text():
                                 "-d", DB, "-c", "SELECT current_user"],
                                env={**os.environ, "PGPASSWORD": password}, capture_output=True, text=True)
         assert login.returncode == 0 and login.stdout.strip() == user, login.stderr
+
+
+def test_reset_link_lifetime_from_the_environment(fresh_cluster):
+    """EMAIL_RESET_TOKEN_EXPIRE_HOURS reaches the recovery mail; empty keeps it."""
+    c = Container(fresh_cluster, db=DB + "_reset")
+    c.start()
+    assert c.sql("SELECT pgapp.setting('RESET_TOKEN_EXPIRE_HOURS')") == "1"       # pgapp's default
+    c.env["EMAIL_RESET_TOKEN_EXPIRE_HOURS"] = "48"
+    c.start()
+    assert c.start(EMAIL_RESET_TOKEN_EXPIRE_HOURS="") is None
+    assert c.sql("SELECT pgapp.setting('RESET_TOKEN_EXPIRE_HOURS')") == "48"
+    html = c.sql("SELECT (pgapp.recovery_mail(u)).html FROM pgapp.users u WHERE u.email = :'e'",
+                 e=c.env["FIRST_SUPERUSER"])
+    assert "valid for 48 hours." in html, html

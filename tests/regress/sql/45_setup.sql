@@ -84,3 +84,20 @@ SELECT pgapp.setup(E'FIRST_SUPERUSER=regress-first@example.com\nFIRST_SUPERUSER_
 SELECT pgapp.setup(E'FIRST_SUPERUSER=regress-first@example.com\nFIRST_SUPERUSER_PASSWORD=' || repeat('p', 129));
 SELECT pgapp.setup(E'FIRST_SUPERUSER=regress-first@example.com');
 SELECT count(*) AS created FROM pgapp.users WHERE email = 'regress-first@example.com';
+
+-- EMAIL_RESET_TOKEN_EXPIRE_HOURS (the template's name): 1..168 hours,
+-- pgapp's default 1, and the mail says it in English
+SELECT pgapp.setup('EMAIL_RESET_TOKEN_EXPIRE_HOURS=0');
+SELECT pgapp.setup('EMAIL_RESET_TOKEN_EXPIRE_HOURS=169');
+SELECT pgapp.setup('EMAIL_RESET_TOKEN_EXPIRE_HOURS=two');
+SELECT pgapp.setup('EMAIL_RESET_TOKEN_EXPIRE_HOURS=-1');
+SELECT pgapp.setting('RESET_TOKEN_EXPIRE_HOURS') AS default_hours;
+BEGIN;
+INSERT INTO pgapp.users (email) VALUES ('regress-reset-mail@example.com');
+SELECT m.html ~ 'valid for 1 hour\.' AS one_hour, m.expires_at - now() AS lifetime
+  FROM pgapp.users u, pgapp.recovery_mail(u) m WHERE u.email = 'regress-reset-mail@example.com';
+SELECT pgapp.setup('EMAIL_RESET_TOKEN_EXPIRE_HOURS=048') AS report;
+SELECT pgapp.setting('RESET_TOKEN_EXPIRE_HOURS') AS hours;
+SELECT m.html ~ 'valid for 48 hours\.' AS hours_48, m.expires_at - now() AS lifetime
+  FROM pgapp.users u, pgapp.recovery_mail(u) m WHERE u.email = 'regress-reset-mail@example.com';
+ROLLBACK;

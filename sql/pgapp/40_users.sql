@@ -774,10 +774,10 @@ BEGIN
 	html := format('<!DOCTYPE html><html><body><p>Hello %s,</p>'
 		'<p>We received a request to recover the password of your %s account. '
 		'Click the link below to reset it:</p><p><a href="%s">Reset password</a></p>'
-		'<p>The link is valid for %s hours. If you did not ask for this, ignore this mail.</p>'
+		'<p>The link is valid for %s. If you did not ask for this, ignore this mail.</p>'
 		'</body></html>',
 		replace(replace(replace(u.email, '&', '&amp;'), '<', '&lt;'), '>', '&gt;'),
-		project, link, hours);
+		project, link, CASE WHEN hours = 1 THEN '1 hour' ELSE hours || ' hours' END);
 END
 $$;
 COMMENT ON FUNCTION pgapp.recovery_mail(pgapp.users) IS 'a new single-use reset token and the recovery mail that carries it';

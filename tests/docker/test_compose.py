@@ -94,7 +94,7 @@ def test_tuning_reaches_the_app_empty_by_default(project):
 DB_VARIABLES = {"POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB", "GATEWAY_DB_USER",
                 "GATEWAY_DB_PASSWORD", "SECRET_KEY", "ALGORITHM", "ACCESS_TOKEN_EXPIRE_MINUTES",
                 "BCRYPT_COST", "FIRST_SUPERUSER", "FIRST_SUPERUSER_PASSWORD", "FRONTEND_HOST",
-                "PROJECT_NAME", "ENVIRONMENT"}
+                "PROJECT_NAME", "ENVIRONMENT", "EMAIL_RESET_TOKEN_EXPIRE_HOURS"}
 
 
 def test_db_gets_the_env_file_values(project):

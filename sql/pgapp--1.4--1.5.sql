@@ -12,3 +12,14 @@
 -- command on an object of an extension being updated records its ACL
 -- anew: re-issue the revoke now that pgapp_owner owns them.
 REVOKE ALL ON FUNCTION pgapp.mail_pending(int), pgapp.refuse_read_only(text) FROM PUBLIC;
+
+-- Row-level security on the keyring and the settings (sqldba 1): a role
+-- granted pg_read_all_data (PostgreSQL 14+) could read every signing
+-- secret.  Only the extension owner passes the policy (superusers bypass
+-- it); the view pgapp.keys and the key loader read as the owner.
+ALTER TABLE pgapp.settings ENABLE ROW LEVEL SECURITY;
+ALTER TABLE pgapp.settings FORCE ROW LEVEL SECURITY;
+CREATE POLICY owner_only ON pgapp.settings TO pgapp_owner USING (true) WITH CHECK (true);
+ALTER TABLE pgapp.signing_keys ENABLE ROW LEVEL SECURITY;
+ALTER TABLE pgapp.signing_keys FORCE ROW LEVEL SECURITY;
+CREATE POLICY owner_only ON pgapp.signing_keys TO pgapp_owner USING (true) WITH CHECK (true);

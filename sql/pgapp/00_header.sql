@@ -27,6 +27,12 @@ CREATE TABLE pgapp.settings (
 	value text NOT NULL
 );
 COMMENT ON TABLE pgapp.settings IS 'configuration applied from the environment (ENVIRONMENT, BCRYPT_COST, ...)';
+-- Readable by the extension owner only (and superusers, who bypass
+-- row-level security): a role granted pg_read_all_data (PostgreSQL 14+)
+-- has SELECT on every table, but no way past a policy.
+ALTER TABLE pgapp.settings ENABLE ROW LEVEL SECURITY;
+ALTER TABLE pgapp.settings FORCE ROW LEVEL SECURITY;
+CREATE POLICY owner_only ON pgapp.settings TO pgapp_owner USING (true) WITH CHECK (true);
 
 CREATE FUNCTION pgapp.setting(setting_name text) RETURNS text
 LANGUAGE sql STABLE STRICT PARALLEL SAFE SECURITY DEFINER

@@ -46,7 +46,6 @@ SELECT has_function_privilege('pgapp_gateway', 'pgapp.jwt_sign(jsonb)', 'EXECUTE
 SELECT c.oid::regclass AS table_without_forced_rls
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
  WHERE n.nspname = 'pgapp' AND c.relkind = 'r'
-   AND c.relname NOT IN ('settings', 'signing_keys')
    AND NOT (c.relrowsecurity AND c.relforcerowsecurity)
  ORDER BY 1;
 

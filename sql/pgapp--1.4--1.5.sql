@@ -129,3 +129,8 @@ CREATE TRIGGER routes_builtin BEFORE INSERT OR UPDATE OR DELETE ON api.routes
 CREATE TRIGGER routes_builtin_truncate BEFORE TRUNCATE ON api.routes
 	FOR EACH STATEMENT EXECUTE FUNCTION pgapp.routes_builtin();
 SELECT pg_catalog.pg_extension_config_dump('api.routes', 'WHERE NOT builtin OR edited');
+
+-- Comments on the two identity sequences (sqldba 7): every object of the
+-- extension has one (\dx+ pgapp).
+COMMENT ON SEQUENCE api.routes_id_seq IS 'ids of api.routes (dumped, so a route added after a restore gets a fresh id)';
+COMMENT ON SEQUENCE pgapp.mail_outbox_id_seq IS 'ids of pgapp.mail_outbox (dumped with it)';

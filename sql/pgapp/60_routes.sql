@@ -22,6 +22,7 @@ COMMENT ON COLUMN api.routes.auth IS 'none, user (an active user) or superuser';
 COMMENT ON COLUMN api.routes.params IS 'one {"name","in"} per handler argument, in order; in = path, query, body, json, form, client, authorization';
 COMMENT ON COLUMN api.routes.builtin IS 'installed by the extension (not dumped unless edited); rows added by a DBA are dumped';
 COMMENT ON COLUMN api.routes.edited IS 'a built-in route a DBA changed (kept by the routes_builtin trigger): dumped, and restored in place of the built-in one';
+COMMENT ON SEQUENCE api.routes_id_seq IS 'ids of api.routes (dumped, so a route added after a restore gets a fresh id)';
 
 CREATE FUNCTION pgapp.routes_check() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp

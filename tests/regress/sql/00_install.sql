@@ -49,14 +49,14 @@ SELECT c.oid::regclass AS table_without_forced_rls
    AND NOT (c.relrowsecurity AND c.relforcerowsecurity)
  ORDER BY 1;
 
--- every function, table and view has a comment
+-- every function, table, view and sequence has a comment
 SELECT p.oid::regprocedure AS function_without_comment
   FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
  WHERE n.nspname IN ('api', 'pgapp') AND obj_description(p.oid, 'pg_proc') IS NULL
  ORDER BY 1;
 SELECT c.oid::regclass AS relation_without_comment
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
- WHERE n.nspname IN ('api', 'pgapp') AND c.relkind IN ('r', 'v')
+ WHERE n.nspname IN ('api', 'pgapp') AND c.relkind IN ('r', 'v', 'S')
    AND obj_description(c.oid, 'pg_class') IS NULL
  ORDER BY 1;
 

@@ -89,6 +89,10 @@ SELECT unnest(s.setconfig) AS setting
 -- log in, are superusers or bypass row-level security; in a database of
 -- its own, since this one has the extension
 SELECT current_database() AS regress_db \gset
+SET client_min_messages = warning;
+DROP DATABASE IF EXISTS pgapp_regress_install;	-- left by a failed run
+DROP ROLE IF EXISTS regress_squatter;
+RESET client_min_messages;
 CREATE DATABASE pgapp_regress_install;
 CREATE ROLE regress_squatter NOLOGIN;
 GRANT CREATE ON DATABASE pgapp_regress_install TO regress_squatter;

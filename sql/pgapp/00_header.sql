@@ -15,6 +15,44 @@ BEGIN
 END
 $$;
 
+-- CREATE EXTENSION trusts what it finds.  The schema pgapp is created by
+-- CREATE EXTENSION itself, owned by the superuser who runs it, unless it
+-- exists already; the roles are created only when absent.  A schema made
+-- beforehand by a role with CREATE on the database, or a pgapp role made
+-- beforehand with LOGIN, SUPERUSER or BYPASSRLS, would hand that role the
+-- extension (its tables, its SECURITY DEFINER code): refuse both.
+DO $$
+DECLARE
+	schema_owner pg_catalog.pg_roles;
+	r record;
+BEGIN
+	SELECT o.* INTO schema_owner
+	  FROM pg_catalog.pg_namespace n JOIN pg_catalog.pg_roles o ON o.oid = n.nspowner
+	 WHERE n.nspname = 'pgapp';
+	IF NOT schema_owner.rolsuper THEN
+		RAISE EXCEPTION 'schema "pgapp" is owned by role "%", which is not a superuser', schema_owner.rolname
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+			DETAIL = 'The owner of the schema could replace the extension''s tables and functions.',
+			HINT = 'Check what the schema holds and drop it (or give it to a superuser), then run CREATE EXTENSION again.';
+	END IF;
+	FOR r IN
+		SELECT rolname, array_to_string(array_remove(ARRAY[
+				CASE WHEN rolcanlogin THEN 'LOGIN' END,
+				CASE WHEN rolsuper THEN 'SUPERUSER' END,
+				CASE WHEN rolbypassrls THEN 'BYPASSRLS' END], NULL), ', ') AS attributes
+		  FROM pg_catalog.pg_roles
+		 WHERE rolname IN ('pgapp_owner', 'pgapp_gateway', 'pgapp_caller')
+		   AND (rolcanlogin OR rolsuper OR rolbypassrls)
+		 ORDER BY rolname
+	LOOP
+		RAISE EXCEPTION 'role "%" already exists with %', r.rolname, r.attributes
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+			DETAIL = 'The roles of pgapp must be NOLOGIN, NOSUPERUSER and NOBYPASSRLS: row-level security and the extension''s privileges rest on them.',
+			HINT = format('Check who made the role and who uses it, then run ALTER ROLE %I NOLOGIN NOSUPERUSER NOBYPASSRLS (or drop it) and CREATE EXTENSION again.', r.rolname);
+	END LOOP;
+END
+$$;
+
 CREATE SCHEMA api;
 COMMENT ON SCHEMA api IS 'pgapp public interface: one function per HTTP operation, the route catalog';
 COMMENT ON SCHEMA pgapp IS 'pgapp private schema: tables, keys, internals';
@@ -27,6 +65,12 @@ CREATE TABLE pgapp.settings (
 	value text NOT NULL
 );
 COMMENT ON TABLE pgapp.settings IS 'configuration applied from the environment (ENVIRONMENT, BCRYPT_COST, ...)';
+-- Readable by the extension owner only (and superusers, who bypass
+-- row-level security): a role granted pg_read_all_data (PostgreSQL 14+)
+-- has SELECT on every table, but no way past a policy.
+ALTER TABLE pgapp.settings ENABLE ROW LEVEL SECURITY;
+ALTER TABLE pgapp.settings FORCE ROW LEVEL SECURITY;
+CREATE POLICY owner_only ON pgapp.settings TO pgapp_owner USING (true) WITH CHECK (true);
 
 CREATE FUNCTION pgapp.setting(setting_name text) RETURNS text
 LANGUAGE sql STABLE STRICT PARALLEL SAFE SECURITY DEFINER

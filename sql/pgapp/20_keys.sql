@@ -28,6 +28,15 @@ COMMENT ON COLUMN pgapp.signing_keys.from_environment IS 'the key last applied f
 CREATE UNIQUE INDEX signing_keys_from_environment_key ON pgapp.signing_keys (from_environment)
 	WHERE from_environment;
 REVOKE ALL ON TABLE pgapp.signing_keys FROM PUBLIC;
+-- SPEC §7: no role but the extension owner and superusers reads a secret.
+-- Privileges alone do not hold: pg_read_all_data (PostgreSQL 14+) grants
+-- SELECT on every table.  The policy names the role, not current_user:
+-- through the view pgapp.keys the table is read with the view owner's
+-- rights (pgapp_owner) while current_user stays the caller's, and the key
+-- loader (keys.c) switches to the owner for its one query.
+ALTER TABLE pgapp.signing_keys ENABLE ROW LEVEL SECURITY;
+ALTER TABLE pgapp.signing_keys FORCE ROW LEVEL SECURITY;
+CREATE POLICY owner_only ON pgapp.signing_keys TO pgapp_owner USING (true) WITH CHECK (true);
 -- pg_dump keeps the keys (SPEC §7 backups): restored tokens stay valid
 SELECT pg_catalog.pg_extension_config_dump('pgapp.signing_keys', '');
 

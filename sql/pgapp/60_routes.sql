@@ -13,13 +13,16 @@ CREATE TABLE api.routes (
 	request_schema text,
 	response_schema text,
 	builtin boolean NOT NULL DEFAULT false,
+	edited boolean NOT NULL DEFAULT false,
 	UNIQUE (method, path)
 );
 COMMENT ON TABLE api.routes IS 'HTTP route catalog: method + path pattern -> handler function, auth, argument sources';
 COMMENT ON COLUMN api.routes.path IS 'pattern such as /api/v1/items/{id}, without a trailing slash';
 COMMENT ON COLUMN api.routes.auth IS 'none, user (an active user) or superuser';
 COMMENT ON COLUMN api.routes.params IS 'one {"name","in"} per handler argument, in order; in = path, query, body, json, form, client, authorization';
-COMMENT ON COLUMN api.routes.builtin IS 'installed by the extension (not dumped); rows added by a DBA are dumped';
+COMMENT ON COLUMN api.routes.builtin IS 'installed by the extension (not dumped unless edited); rows added by a DBA are dumped';
+COMMENT ON COLUMN api.routes.edited IS 'a built-in route a DBA changed (kept by the routes_builtin trigger): dumped, and restored in place of the built-in one';
+COMMENT ON SEQUENCE api.routes_id_seq IS 'ids of api.routes (dumped, so a route added after a restore gets a fresh id)';
 
 CREATE FUNCTION pgapp.routes_check() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
@@ -35,7 +38,7 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
 	FOR p IN SELECT * FROM jsonb_array_elements(NEW.params) LOOP
-		IF jsonb_typeof(p) <> 'object' OR NOT (p ? 'name') OR NOT (p ? 'in')
+		IF jsonb_typeof(p) <> 'object' OR NOT (p ? 'name') OR p->>'in' IS NULL
 			OR p->>'in' NOT IN ('path', 'query', 'body', 'json', 'form', 'client', 'authorization') THEN
 			RAISE EXCEPTION 'route % %: invalid parameter description %', NEW.method, NEW.path, p
 				USING ERRCODE = 'invalid_parameter_value';
@@ -45,13 +48,88 @@ BEGIN
 				USING ERRCODE = 'invalid_parameter_value';
 		END IF;
 	END LOOP;
+	-- checked last: the errors above keep the line numbers that their
+	-- CONTEXT has shown since 1.0
+	IF nargs IS NULL THEN
+		RAISE EXCEPTION 'route % %: handler % does not exist', NEW.method, NEW.path, NEW.handler::oid
+			USING ERRCODE = 'undefined_function',
+			HINT = 'Name the handler by its signature, for example ''api.health_check()''.';
+	END IF;
 	RETURN NEW;
 END
 $$;
-COMMENT ON FUNCTION pgapp.routes_check() IS 'trigger: a route''s params must describe its handler''s arguments';
+COMMENT ON FUNCTION pgapp.routes_check() IS 'trigger: a route''s handler must exist and its params describe the handler''s arguments';
 
 CREATE TRIGGER routes_check BEFORE INSERT OR UPDATE ON api.routes
 	FOR EACH ROW EXECUTE FUNCTION pgapp.routes_check();
+
+-- Built-in routes come back with every CREATE EXTENSION, so with every
+-- restore, and pg_dump keeps only the rows its filter (below) selects.  So
+-- that a restore undoes no DBA's work:
+--   * a change to a built-in route marks it edited: pg_dump keeps it, and
+--     its restored copy takes the place (and id) of the built-in route that
+--     CREATE EXTENSION installed;
+--   * a built-in route cannot be deleted (nor the catalog truncated): a
+--     restore would bring it back; auth = 'superuser' closes it to all but
+--     superusers, and that change is kept;
+--   * builtin itself cannot change: a DBA's route marked built in would
+--     not be dumped, a built-in one unmarked would collide on restore.
+-- The deletion inside the restore case runs at trigger depth 2; a DBA's
+-- own DELETE runs at depth 1.  A later upgrade script that changes or
+-- drops a built-in route disables this trigger around its statement.
+CREATE FUNCTION pgapp.routes_builtin() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	replaced int;
+BEGIN
+	IF TG_OP = 'TRUNCATE' THEN
+		RAISE EXCEPTION 'cannot truncate the route catalog'
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+			DETAIL = 'Built-in routes come back with every CREATE EXTENSION, so a restore would bring them back.',
+			HINT = 'DELETE FROM api.routes WHERE NOT builtin removes the routes a DBA added.';
+	ELSIF TG_OP = 'DELETE' THEN
+		IF OLD.builtin AND pg_trigger_depth() = 1 THEN
+			RAISE EXCEPTION 'cannot delete built-in route % %', OLD.method, OLD.path
+				USING ERRCODE = 'object_not_in_prerequisite_state',
+				DETAIL = 'Built-in routes come back with every CREATE EXTENSION, so a restore would bring it back.',
+				HINT = 'To close it to all but superusers, set its auth to ''superuser''; pg_dump keeps that change.';
+		END IF;
+		RETURN OLD;
+	ELSIF TG_OP = 'UPDATE' THEN
+		IF NEW.builtin IS DISTINCT FROM OLD.builtin THEN
+			RAISE EXCEPTION 'cannot change whether route % % is built in', OLD.method, OLD.path
+				USING ERRCODE = 'object_not_in_prerequisite_state',
+				DETAIL = 'builtin is set by the extension: it decides what CREATE EXTENSION brings back and what pg_dump keeps.';
+		END IF;
+		-- edited is kept here, never taken from the statement
+		NEW.edited := OLD.edited;
+		IF OLD.builtin AND NEW IS DISTINCT FROM OLD THEN
+			NEW.edited := true;
+		END IF;
+		RETURN NEW;
+	END IF;
+	-- INSERT: an edited built-in route arrives only from pg_restore, after
+	-- CREATE EXTENSION installed the original
+	IF NEW.builtin AND NEW.edited THEN
+		DELETE FROM api.routes r
+		 WHERE r.builtin AND r.method = NEW.method AND r.path = NEW.path
+		RETURNING r.id INTO replaced;
+		IF FOUND THEN
+			NEW.id := replaced;
+		END IF;
+	ELSIF NOT NEW.builtin THEN
+		NEW.edited := false;
+	END IF;
+	RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION pgapp.routes_builtin() IS 'trigger: a change to a built-in route marks it edited (dumped, restored in its place); a built-in route cannot be deleted, the catalog not truncated, builtin not changed';
+
+CREATE TRIGGER routes_builtin BEFORE INSERT OR UPDATE OR DELETE ON api.routes
+	FOR EACH ROW EXECUTE FUNCTION pgapp.routes_builtin();
+CREATE TRIGGER routes_builtin_truncate BEFORE TRUNCATE ON api.routes
+	FOR EACH STATEMENT EXECUTE FUNCTION pgapp.routes_builtin();
 
 CREATE FUNCTION pgapp.routes_notify() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
@@ -75,9 +153,9 @@ AS $$
 $$;
 COMMENT ON FUNCTION api.route_list() IS 'the route catalog as the gateway loads it';
 
--- Routes a DBA adds are user data: dump them (built-in ones come back
--- with CREATE EXTENSION).
-SELECT pg_catalog.pg_extension_config_dump('api.routes', 'WHERE NOT builtin');
+-- Routes a DBA adds or edits are user data: dump them (built-in ones come
+-- back with CREATE EXTENSION; routes_builtin puts edited ones in place).
+SELECT pg_catalog.pg_extension_config_dump('api.routes', 'WHERE NOT builtin OR edited');
 -- ... and the id sequence with them (1.2), or a DBA's next route after a
 -- restore would take an id a restored one already has.
 SELECT pg_catalog.pg_extension_config_dump(

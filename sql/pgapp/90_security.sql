@@ -22,6 +22,10 @@ BEGIN
 END
 $$;
 
+-- The identity sequence of pgapp.mail_outbox (40_users.sql) needs a
+-- COMMENT too: every object of the extension has one (\dx+ pgapp).
+COMMENT ON SEQUENCE pgapp.mail_outbox_id_seq IS 'ids of pgapp.mail_outbox (dumped with it)';
+
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA api FROM PUBLIC;
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA pgapp FROM PUBLIC;
 REVOKE ALL ON ALL TABLES IN SCHEMA api FROM PUBLIC;

@@ -128,3 +128,22 @@ INSERT INTO api.routes (method, path, handler, auth, params)
 VALUES ('GET', '/api/v1/dba-{tag}/three', 'api.health_check()'::regprocedure, 'none', '[]')
 RETURNING id""")
     assert int(new_id) > int(top)
+
+
+def test_a_dba_edit_of_a_built_in_route_survives_a_restore(dba_sql, second_cluster):
+    """A built-in route a DBA changed is dumped (1.5: edited) and restored
+    in place of the one CREATE EXTENSION installs, with its id; before, the
+    restore brought back the built-in route as installed."""
+    psql = os.environ["PGAPP_PSQL"]
+    path = "/api/v1/password-recovery/{email}"
+    where = f"method = 'POST' AND path = '{path}'"
+    dba_sql(f"UPDATE api.routes SET auth = 'superuser' WHERE {where}")
+    try:
+        dump = dump_test_database()
+    finally:
+        dba_sql(f"UPDATE api.routes SET auth = 'none' WHERE {where}")
+    restore_into(second_cluster, "restored_edit", dump)
+    host, port = second_cluster
+    out = run_sql(psql, host, port, "restored_edit",
+                  f"SELECT count(*), min(auth) FROM api.routes WHERE {where}")
+    assert out == "1|superuser"

@@ -53,6 +53,15 @@ SELECT line FROM (
 		obj_description(oid, 'pg_namespace'))
 	  FROM pg_namespace WHERE oid IN (SELECT oid FROM ns)
 	UNION ALL
+	-- the privileges pg_dump takes as given: a difference makes the dump
+	-- of an upgraded database GRANT or REVOKE what a fresh install lacks
+	SELECT format('init-privs %s type=%s acl=%s',
+		pg_describe_object(i.classoid, i.objoid, i.objsubid), i.privtype, i.initprivs)
+	  FROM pg_init_privs i JOIN pg_depend d
+	    ON d.classid = i.classoid AND d.objid = i.objoid AND d.objsubid = 0 AND d.deptype = 'e'
+	  JOIN pg_extension e ON e.oid = d.refobjid
+	 WHERE e.extname = 'pgapp'
+	UNION ALL
 	SELECT format('route %s %s %s %s %s builtin=%s', method, path, handler, auth, params, builtin)
 	  FROM api.routes
 ) facts

@@ -46,18 +46,17 @@ SELECT has_function_privilege('pgapp_gateway', 'pgapp.jwt_sign(jsonb)', 'EXECUTE
 SELECT c.oid::regclass AS table_without_forced_rls
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
  WHERE n.nspname = 'pgapp' AND c.relkind = 'r'
-   AND c.relname NOT IN ('settings', 'signing_keys')
    AND NOT (c.relrowsecurity AND c.relforcerowsecurity)
  ORDER BY 1;
 
--- every function, table and view has a comment
+-- every function, table, view and sequence has a comment
 SELECT p.oid::regprocedure AS function_without_comment
   FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
  WHERE n.nspname IN ('api', 'pgapp') AND obj_description(p.oid, 'pg_proc') IS NULL
  ORDER BY 1;
 SELECT c.oid::regclass AS relation_without_comment
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
- WHERE n.nspname IN ('api', 'pgapp') AND c.relkind IN ('r', 'v')
+ WHERE n.nspname IN ('api', 'pgapp') AND c.relkind IN ('r', 'v', 'S')
    AND obj_description(c.oid, 'pg_class') IS NULL
  ORDER BY 1;
 
@@ -84,3 +83,43 @@ SELECT r.rolname, r.rolsuper, r.rolbypassrls, pg_has_role(r.oid, 'pgapp_gateway'
 SELECT unnest(s.setconfig) AS setting
   FROM pg_db_role_setting s JOIN pg_roles r ON r.oid = s.setrole
  WHERE r.rolname = 'pgapp_gateway_login' ORDER BY 1;
+
+-- CREATE EXTENSION refuses a pgapp schema a non-superuser made beforehand
+-- (its owner could swap the extension's tables), and pgapp roles that can
+-- log in, are superusers or bypass row-level security; in a database of
+-- its own, since this one has the extension
+SELECT current_database() AS regress_db \gset
+SET client_min_messages = warning;
+DROP DATABASE IF EXISTS pgapp_regress_install;	-- left by a failed run
+DROP ROLE IF EXISTS regress_squatter;
+RESET client_min_messages;
+CREATE DATABASE pgapp_regress_install;
+CREATE ROLE regress_squatter NOLOGIN;
+GRANT CREATE ON DATABASE pgapp_regress_install TO regress_squatter;
+\c pgapp_regress_install
+\set SHOW_CONTEXT never
+SET ROLE regress_squatter;
+CREATE SCHEMA pgapp;
+RESET ROLE;
+CREATE EXTENSION pgapp CASCADE;
+SELECT count(*) AS installed FROM pg_extension WHERE extname = 'pgapp';
+DROP SCHEMA pgapp;
+BEGIN;
+ALTER ROLE pgapp_gateway LOGIN BYPASSRLS;
+CREATE EXTENSION pgapp CASCADE;
+ROLLBACK;
+BEGIN;
+ALTER ROLE pgapp_owner SUPERUSER;
+CREATE EXTENSION pgapp CASCADE;
+ROLLBACK;
+-- a schema a superuser made beforehand is taken, as the one CREATE
+-- EXTENSION makes
+BEGIN;
+CREATE SCHEMA pgapp;
+CREATE EXTENSION pgapp CASCADE;
+SELECT extname, nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+ WHERE extname = 'pgapp';
+ROLLBACK;
+\c :regress_db
+DROP DATABASE pgapp_regress_install;
+DROP ROLE regress_squatter;

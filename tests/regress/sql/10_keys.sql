@@ -283,6 +283,45 @@ END
 $$;
 RESET ROLE;
 DROP ROLE regress_keys_user;
+-- ... also from a role that may SELECT every table: pg_read_all_data
+-- (PostgreSQL 14+), or on 13 the same privileges granted one by one.  Row
+-- security hides every row of the keyring and the settings from it; the
+-- view pgapp.keys (no secrets) still lists the keys, and the owner, which
+-- the key loader switches to, sees them all
+CREATE ROLE regress_backup NOLOGIN;
+DO $$
+BEGIN
+	IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'pg_read_all_data') THEN
+		EXECUTE 'GRANT pg_read_all_data TO regress_backup';
+	ELSE
+		GRANT USAGE ON SCHEMA pgapp TO regress_backup;
+		GRANT SELECT ON pgapp.signing_keys, pgapp.settings, pgapp.keys TO regress_backup;
+	END IF;
+END
+$$;
+SELECT has_table_privilege('regress_backup', 'pgapp.signing_keys', 'SELECT') AS backup_may_select_keys,
+	has_table_privilege('regress_backup', 'pgapp.settings', 'SELECT') AS backup_may_select_settings;
+SET ROLE regress_backup;
+SELECT count(*) AS secrets_seen_by_backup FROM pgapp.signing_keys;
+SELECT count(*) AS settings_seen_by_backup FROM pgapp.settings;
+SELECT count(*) > 0 AS backup_lists_keys FROM pgapp.keys;
+RESET ROLE;
+SET ROLE pgapp_owner;
+SELECT count(*) > 0 AS owner_reads_keys FROM pgapp.signing_keys;
+SELECT count(*) > 0 AS owner_reads_settings FROM pgapp.settings;
+RESET ROLE;
+SELECT pg_temp.try(pg_temp.sign()) AS signed_and_verified_after_role_switches;
+DO $$
+BEGIN
+	IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'pg_read_all_data') THEN
+		EXECUTE 'REVOKE pg_read_all_data FROM regress_backup';
+	ELSE
+		REVOKE USAGE ON SCHEMA pgapp FROM regress_backup;
+		REVOKE SELECT ON pgapp.signing_keys, pgapp.settings, pgapp.keys FROM regress_backup;
+	END IF;
+END
+$$;
+DROP ROLE regress_backup;
 
 -- clean up: the keyring and the settings are as they were
 DELETE FROM pgapp.signing_keys k WHERE NOT EXISTS (SELECT FROM saved_keys s WHERE s.kid = k.kid);

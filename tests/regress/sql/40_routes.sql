@@ -1,0 +1,65 @@
+--
+-- The route catalog as a DBA edits it (60_routes.sql): what the
+-- routes_check trigger refuses, and how built-in routes survive a dump
+-- and restore (routes_builtin).
+--
+\set SHOW_CONTEXT never
+CREATE FUNCTION public.regress_route(x text) RETURNS jsonb LANGUAGE sql
+	AS $$ SELECT jsonb_build_object('x', x) $$;
+
+-- an argument source that is null, missing or unknown is refused
+INSERT INTO api.routes (method, path, handler, auth, params) VALUES
+	('GET', '/api/v1/regress/route', 'public.regress_route(text)', 'none', '[{"name": "x", "in": null}]');
+INSERT INTO api.routes (method, path, handler, auth, params) VALUES
+	('GET', '/api/v1/regress/route', 'public.regress_route(text)', 'none', '[{"name": "x"}]');
+INSERT INTO api.routes (method, path, handler, auth, params) VALUES
+	('GET', '/api/v1/regress/route', 'public.regress_route(text)', 'none', '[{"name": "x", "in": "header"}]');
+-- a handler that names no function is refused, also after the fact
+INSERT INTO api.routes (method, path, handler, auth, params) VALUES
+	('GET', '/api/v1/regress/route', 4000000000::oid::regprocedure, 'none', '[]');
+INSERT INTO api.routes (method, path, handler, auth, params) VALUES
+	('GET', '/api/v1/regress/route', 'public.regress_route(text)', 'none', '[{"name": "x", "in": "query"}]');
+SELECT count(*) AS accepted FROM api.routes WHERE path = '/api/v1/regress/route';
+UPDATE api.routes SET handler = 4000000000::oid::regprocedure WHERE path = '/api/v1/regress/route';
+
+-- what pg_dump keeps of the catalog: the DBA's routes and edited built-in ones
+SELECT u.cond AS dump_filter
+  FROM pg_extension e, unnest(e.extconfig, e.extcondition) AS u(cfg, cond)
+ WHERE e.extname = 'pgapp' AND u.cfg = 'api.routes'::regclass;
+SELECT count(*) AS dumped_before FROM api.routes WHERE NOT builtin OR edited;
+
+BEGIN;
+-- a change to a built-in route marks it edited, so it is dumped; a
+-- statement that changes nothing does not; the mark stays
+UPDATE api.routes SET auth = auth WHERE path = '/api/v1/users/signup';
+SELECT edited FROM api.routes WHERE path = '/api/v1/users/signup';
+UPDATE api.routes SET auth = 'superuser' WHERE path = '/api/v1/password-recovery/{email}';
+SELECT auth, builtin, edited FROM api.routes WHERE path = '/api/v1/password-recovery/{email}';
+SELECT method, path FROM api.routes WHERE (NOT builtin OR edited) AND path LIKE '/api/v1/password%';
+UPDATE api.routes SET edited = false, auth = 'none' WHERE path = '/api/v1/password-recovery/{email}';
+SELECT auth, edited FROM api.routes WHERE path = '/api/v1/password-recovery/{email}';
+UPDATE api.routes SET edited = true WHERE path = '/api/v1/regress/route';
+SELECT edited AS dba_route_edited FROM api.routes WHERE path = '/api/v1/regress/route';
+-- the restore: CREATE EXTENSION installed the original, then the dumped
+-- edited copy arrives and takes its place and its id
+UPDATE api.routes SET auth = 'superuser' WHERE path = '/api/v1/password-recovery/{email}';
+CREATE TEMP TABLE dumped AS SELECT * FROM api.routes WHERE path = '/api/v1/password-recovery/{email}';
+ALTER TABLE api.routes DISABLE TRIGGER routes_builtin;
+UPDATE api.routes SET auth = 'none', edited = false, id = id + 1000 WHERE path = '/api/v1/password-recovery/{email}';
+ALTER TABLE api.routes ENABLE TRIGGER routes_builtin;
+INSERT INTO api.routes SELECT * FROM dumped;
+SELECT r.id = d.id + 1000 AS took_the_id, r.auth, r.builtin, r.edited
+  FROM api.routes r, dumped d WHERE r.path = '/api/v1/password-recovery/{email}';
+ROLLBACK;
+
+-- a built-in route cannot be deleted (a restore would bring it back), the
+-- catalog not truncated, builtin not changed either way
+DELETE FROM api.routes WHERE path = '/api/v1/users/signup';
+TRUNCATE api.routes;
+UPDATE api.routes SET builtin = false WHERE path = '/api/v1/users/signup';
+UPDATE api.routes SET builtin = true WHERE path = '/api/v1/regress/route';
+SELECT count(*) AS dumped_after FROM api.routes WHERE NOT builtin OR edited;
+-- a DBA's route is deleted as before
+DELETE FROM api.routes WHERE path = '/api/v1/regress/route';
+DROP FUNCTION public.regress_route(text);
+SELECT count(*) AS dumped_at_end FROM api.routes WHERE NOT builtin OR edited;

@@ -139,8 +139,9 @@ REVOKE ALL ON FUNCTION pgapp.email_problem(text) FROM PUBLIC;
 CREATE FUNCTION pgapp.scram_verifier(password text) RETURNS text
 AS 'MODULE_PATHNAME', 'scram_verifier' LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION pgapp.scram_verifier(text) IS 'the SCRAM-SHA-256 verifier of a role password (random salt), as ALTER ROLE ... PASSWORD stores it';
-REVOKE ALL ON FUNCTION pgapp.scram_verifier(text) FROM PUBLIC;
+-- owner first, as a fresh install does: pg_init_privs then names the owner
 ALTER FUNCTION pgapp.scram_verifier(text) OWNER TO pgapp_owner;
+REVOKE ALL ON FUNCTION pgapp.scram_verifier(text) FROM PUBLIC;
 
 -- pgapp.setup: apply the environment (SPEC §4) to the database.  Run by
 -- scripts/apply-env.sh (make run, make test, the db container at every

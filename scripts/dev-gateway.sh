@@ -5,10 +5,16 @@
 # under gateway/ changes, rebuild and restart it.  Polls once a second, so
 # it works on any bind mount (inotify events do not cross every one).  A
 # failed build keeps the running gateway and prints the compiler's errors.
+# A gateway that exits is started again, except when it refused to start
+# (exit status 2: a bad setting, or a database role it must not use): that
+# stops the loop with the same status, since a restart would only repeat
+# the refusal every two seconds.
 set -uo pipefail
 src=${PGAPP_SRC:-$(cd "$(dirname "$0")/.." && pwd)}
 work=$(mktemp -d)
 pid=
+# gateway/src/main.c: the gateway's exit status when it refuses to start
+EXIT_REFUSED=2
 
 stop_gateway() {
 	[ -n "$pid" ] || return 0
@@ -50,7 +56,14 @@ while :; do
 	fi
 	if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
 		wait "$pid"
-		echo "dev-gateway: gateway exited ($?); restarting in 2 s" >&2
+		rc=$?
+		pid=
+		if [ "$rc" -eq "$EXIT_REFUSED" ]; then
+			echo "dev-gateway: the gateway refused to start (exit $rc, its reason above); fix the setting and start again" >&2
+			rm -rf "$work"
+			exit "$rc"
+		fi
+		echo "dev-gateway: gateway exited ($rc); restarting in 2 s" >&2
 		sleep 2
 		"$work/pgapp-gateway.run" &
 		pid=$!

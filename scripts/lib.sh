@@ -22,19 +22,96 @@ free_port() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
-# Read KEY=VALUE lines of an env file into the environment, without
-# overriding what the environment already sets (as Docker Compose does).
+# Read an env file into the environment, without overriding what the
+# environment already sets, the way Docker Compose reads .env:
+#   KEY=value            unquoted: trimmed; " #" (whitespace, then #) starts
+#                        a comment; quotes inside are kept (abc" is abc")
+#   KEY='value'          single quotes: literal
+#   KEY="va\"lue"        double quotes: \" \\ \n \r \t \' are escapes
+#   export KEY=value     the export prefix is ignored; spaces around = too
+#   KEY                  no value: the environment's, or left unset
+# CRLF line ends and a UTF-8 byte-order mark are ignored; a later line for
+# the same KEY wins.  A line that does not parse stops with one line naming
+# the file and the line number (never the value: it may be a secret).
 load_env_file() {
-	local file=$1 line key value
+	local file=$1 line key rest value n=0 name
+	local -A values=()
+	local -a keys=()
 	[ -f "$file" ] || return 0
 	while IFS= read -r line || [ -n "$line" ]; do
-		case "$line" in ''|'#'*) continue ;; esac
-		key=${line%%=*}
-		value=${line#*=}
-		[[ "$key" =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || die "$file: bad line: $key"
-		value=${value%\"}; value=${value#\"}
-		[ -n "${!key+x}" ] || export "$key=$value"
+		n=$((n + 1))
+		[ "$n" -ne 1 ] || line=${line#$'\xef\xbb\xbf'}
+		line=${line%$'\r'}
+		line=${line#"${line%%[![:space:]]*}"}
+		case "$line" in '' | '#'*) continue ;; esac
+		[[ "$line" =~ ^export[[:space:]]+(.*)$ ]] && line=${BASH_REMATCH[1]}
+		[[ "$line" =~ ^([A-Za-z_][A-Za-z0-9_]*)[[:space:]]*(.*)$ ]] ||
+			die "$file, line $n: expected KEY=VALUE (KEY: letters, digits and _, not first a digit)"
+		key=${BASH_REMATCH[1]}
+		rest=${BASH_REMATCH[2]}
+		# a bare KEY (a comment may follow): the environment's value
+		[[ "$rest" =~ ^(#.*)?$ ]] && continue
+		[[ "$rest" == =* ]] || die "$file, line $n: expected KEY=VALUE"
+		rest=${rest#=}
+		value=${rest#"${rest%%[![:space:]]*}"}
+		case "$value" in
+		\'*)
+			rest=${value#\'}
+			[[ "$rest" == *\'* ]] || die "$file, line $n: $key: no closing single quote"
+			value=${rest%%\'*}
+			rest=${rest#*\'}
+			;;
+		\"*)
+			env_unquote "${value#\"}" || die "$file, line $n: $key: no closing double quote"
+			value=$REPLY
+			rest=$REPLY_REST
+			;;
+		*)
+			# an unquoted value: the comment starts at the first # after
+			# whitespace (the whitespace after = included)
+			value=${rest%%[[:space:]]#*}
+			value=${value#"${value%%[![:space:]]*}"}
+			value=${value%"${value##*[![:space:]]}"}
+			rest=
+			;;
+		esac
+		[[ "$rest" =~ ^[[:space:]]*(#.*)?$ ]] ||
+			die "$file, line $n: $key: unexpected text after the closing quote"
+		[ -n "${values[$key]+x}" ] || keys+=("$key")
+		values[$key]=$value
 	done <"$file"
+	for name in "${keys[@]}"; do
+		[ -n "${!name+x}" ] || export "$name=${values[$name]}"
+	done
+}
+
+# env_unquote TEXT: TEXT follows an opening double quote; sets REPLY to the
+# value up to the closing quote, escapes resolved, and REPLY_REST to what
+# follows it.  Fails when there is no closing quote.
+env_unquote() {
+	local text=$1 i=0 c
+	REPLY=
+	while [ "$i" -lt "${#text}" ]; do
+		c=${text:i:1}
+		if [ "$c" = '"' ]; then
+			REPLY_REST=${text:i+1}
+			return 0
+		fi
+		if [ "$c" = '\' ] && [ $((i + 1)) -lt "${#text}" ]; then
+			i=$((i + 1))
+			c=${text:i:1}
+			case "$c" in
+			n) c=$'\n' ;;
+			r) c=$'\r' ;;
+			t) c=$'\t' ;;
+			'"' | '\' | "'") ;;
+			*) c="\\$c" ;;
+			esac
+		fi
+		REPLY+=$c
+		i=$((i + 1))
+	done
+	return 1
 }
 
 # pytest over DIRS..., then one line "N passed, N failed" from its JUnit

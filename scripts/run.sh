@@ -11,14 +11,21 @@
 # in the environment wins over the file.  While it runs, .pgapp/run.env
 # holds DATABASE_URL (the DBA's URI) and PORT for other scripts.
 # GATEWAY_LISTEN (default 127.0.0.1) is the gateway's bind address.
-# PGAPP_RUN_DIR puts the cluster elsewhere (under `cluster.sh workdir`),
-# with its run.env beside it (DIR.env); the tests use it so as never to
-# touch a developer's own cluster.
+# PGAPP_RUN_DIR puts the cluster elsewhere (under `cluster.sh workdir`,
+# refused anywhere else), with its run.env beside it (DIR.env); the tests
+# use it so as never to touch a developer's own cluster.  A directory that
+# is neither empty nor a cluster directory of make run (marked with
+# RUN_MARKER) is refused, never emptied.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
+# The file make run puts in a cluster directory before it creates the
+# cluster: only a directory holding it may be removed when its cluster is
+# incomplete (an interrupted first start).
+RUN_MARKER=.pgapp-run-dir
+
 if [ -n "${PGAPP_RUN_DIR:-}" ]; then
-	run_env=$PGAPP_RUN_DIR.env
+	run_env=$(realpath -m "$PGAPP_RUN_DIR").env
 else
 	run_env=$PGAPP_ROOT/.pgapp/run.env
 fi
@@ -32,8 +39,33 @@ cmd_psql() {
 
 urlencode() { python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=sys.argv[2]))' "$1" "${2:-}"; }
 
+# check_port NAME VALUE: a TCP port number, 1..65535, or die with one line.
+check_port() {
+	[[ "$2" =~ ^[1-9][0-9]{0,4}$ ]] && [ "$2" -le 65535 ] ||
+		die "$1: not a port number (1..65535): \"$2\""
+}
+
+# The cluster directory (global: the EXIT trap needs it): PGAPP_RUN_DIR,
+# only under the cluster work directory, or WORKDIR/run.  Dies unless it is
+# absent, empty, or a cluster directory of make run.
+choose_run_dir() {
+	local workdir
+	workdir=$(realpath -m "$1")
+	dir=$workdir/run
+	if [ -n "${PGAPP_RUN_DIR:-}" ]; then
+		dir=$(realpath -m "$PGAPP_RUN_DIR")
+		case "$dir" in
+		"$workdir"/?*) ;;
+		*) die "PGAPP_RUN_DIR must be a directory under $workdir, not $dir" ;;
+		esac
+	fi
+	if [ -e "$dir" ] && [ ! -f "$dir/data/PG_VERSION" ] && [ ! -f "$dir/$RUN_MARKER" ] &&
+		{ [ ! -d "$dir" ] || [ -n "$(ls -A "$dir")" ]; }; then
+		die "$dir is not empty and holds no cluster of make run: move it away or choose another PGAPP_RUN_DIR"
+	fi
+}
+
 cmd_serve() {
-	"$PGAPP_ROOT/scripts/deps.sh"
 	if [ -f "$PGAPP_ROOT/.env" ]; then
 		load_env_file "$PGAPP_ROOT/.env"
 	else
@@ -42,15 +74,20 @@ cmd_serve() {
 	fi
 	local port=${PORT:-8000} db_port=${PGAPP_DB_PORT:-54329} db=${POSTGRES_DB:-pgapp}
 	export POSTGRES_DB=$db
+	# Before anything starts: a bad port would otherwise be found by pg_ctl
+	# (PGAPP_DB_PORT, written into postgresql.conf) or by the gateway once
+	# the cluster runs (PORT).
+	check_port PORT "$port"
+	check_port PGAPP_DB_PORT "$db_port"
+	local workdir
+	workdir=$("$PGAPP_ROOT/scripts/cluster.sh" workdir)
+	choose_run_dir "$workdir"
 
+	"$PGAPP_ROOT/scripts/deps.sh"
 	say "build (PostgreSQL $PG)"
 	"$PGAPP_ROOT/scripts/cluster.sh" stage >/dev/null
 	make -s -C "$PGAPP_ROOT/gateway" >&2
 
-	local workdir
-	workdir=$("$PGAPP_ROOT/scripts/cluster.sh" workdir)
-	# Globals: the EXIT trap needs them after the function is gone.
-	dir=${PGAPP_RUN_DIR:-$workdir/run}
 	mkdir -p "$workdir"
 	gateway_pid=
 	cleanup() {
@@ -79,7 +116,11 @@ cmd_serve() {
 		"$PGAPP_ROOT/scripts/cluster.sh" start "$dir"
 		"$PGAPP_ROOT/scripts/apply-env.sh" "$dir" "$db_port"
 	else
+		# choose_run_dir let through only an empty directory or one that
+		# make run marked: what an interrupted first start left behind
 		rm -rf "$dir"
+		mkdir -p "$dir"
+		: >"$dir/$RUN_MARKER"
 		trap cleanup EXIT
 		trap 'exit 130' INT TERM
 		say "cluster $dir: creating on port $db_port"

@@ -34,6 +34,15 @@ APP_VARIABLES = {"DATABASE_URL", "PORT", "GATEWAY_WORKERS", "MAX_BODY_BYTES",
                  "BACKEND_CORS_ORIGINS", "TRUSTED_PROXIES", "ENVIRONMENT"} | TUNING_VARIABLES
 
 
+def compose_bin():
+    """docker-compose (Debian's v1) or docker compose: `config` needs no
+    Docker engine."""
+    for cmd in (["docker-compose"], ["docker", "compose"]):
+        if shutil.which(cmd[0]) and subprocess.run(cmd + ["version"], capture_output=True).returncode == 0:
+            return cmd
+    pytest.fail("neither docker-compose nor docker compose is installed (scripts/deps.sh installs it)")
+
+
 def env(name):
     value = os.environ.get(name)
     if value is None:

@@ -3,20 +3,14 @@ Docker engine) and checked against SPEC §2/§4: the app never sees
 SECRET_KEY, the data lives in the named volume, the app waits for a
 healthy db, production has no source mounts and restarts by itself."""
 import os
+import re
 import shutil
 import subprocess
 
 import pytest
 import yaml
 
-from conftest import APP_VARIABLES, ROOT, SPEC_VARIABLES, TUNING_VARIABLES, dotenv
-
-
-def compose_bin():
-    for cmd in (["docker-compose"], ["docker", "compose"]):
-        if shutil.which(cmd[0]) and subprocess.run(cmd + ["version"], capture_output=True).returncode == 0:
-            return cmd
-    pytest.fail("neither docker-compose nor docker compose is installed (scripts/deps.sh installs it)")
+from conftest import APP_VARIABLES, ROOT, SPEC_VARIABLES, TUNING_VARIABLES, compose_bin, dotenv
 
 
 @pytest.fixture(scope="module")
@@ -107,30 +101,72 @@ def test_db_gets_the_env_file_values(project):
 @pytest.mark.parametrize("files", [("docker-compose.yml",), ("docker-compose.yml", "docker-compose.prod.yml")])
 def test_environment_overrides_env_file(project, files):
     """Both services: a password changed in the shell only for the app
-    would leave the gateway unable to log in."""
+    would leave the gateway unable to log in.  ENVIRONMENT too, except
+    under the production override, which always says production."""
     shell = {var: "from-the-shell-" + var.lower() for var in DB_VARIABLES}
     shell["ENVIRONMENT"] = "staging"
     cfg = config(project, *files, env=shell)
     db, app = cfg["services"]["db"]["environment"], cfg["services"]["app"]["environment"]
-    for var in DB_VARIABLES:
+    for var in DB_VARIABLES - {"ENVIRONMENT"}:
         assert db[var] == shell[var], var
     assert ":from-the-shell-gateway_db_password@" in app["DATABASE_URL"]
-    assert app["ENVIRONMENT"] == db["ENVIRONMENT"] == "staging"
+    expected = "production" if "docker-compose.prod.yml" in files else "staging"
+    assert app["ENVIRONMENT"] == db["ENVIRONMENT"] == expected
 
 
-def test_production_environment_defaults_to_production(project):
-    """With ENVIRONMENT in neither .env nor the shell, both services run as
-    production (the development key is refused there)."""
-    with open(project / ".env") as f:
-        lines = [line for line in f if not line.startswith("ENVIRONMENT=")]
-    (project / ".env").write_text("".join(lines))
+@pytest.mark.parametrize("case", ["env-file-says-local", "shell-says-local", "unset"])
+def test_production_override_always_runs_as_production(project, case):
+    """After the documented `cp .env.example .env` (ENVIRONMENT=local), or
+    with ENVIRONMENT=local in the shell, or with none, both services run as
+    production under the override, so the development key is refused; the
+    development file alone stays local."""
+    env = {"ENVIRONMENT": "local"} if case == "shell-says-local" else {}
+    if case == "unset":
+        with open(project / ".env") as f:
+            lines = [line for line in f if not line.startswith("ENVIRONMENT=")]
+        (project / ".env").write_text("".join(lines))
+    else:
+        assert dotenv(project / ".env")["ENVIRONMENT"] == "local"
     try:
-        cfg = config(project, "docker-compose.yml", "docker-compose.prod.yml")
-        assert {svc["environment"]["ENVIRONMENT"] for svc in cfg["services"].values()} == {"production"}
-        cfg = config(project, "docker-compose.yml")
-        assert {svc["environment"]["ENVIRONMENT"] for svc in cfg["services"].values()} == {"local"}
+        cfg = config(project, "docker-compose.yml", "docker-compose.prod.yml", env=env)
+        assert {name: svc["environment"]["ENVIRONMENT"] for name, svc in cfg["services"].items()} == \
+            {"db": "production", "app": "production"}
+        cfg = config(project, "docker-compose.yml", env=env)
+        assert {name: svc["environment"]["ENVIRONMENT"] for name, svc in cfg["services"].items()} == \
+            {"db": "local", "app": "local"}
     finally:
         shutil.copy(os.path.join(ROOT, ".env.example"), project / ".env")
+
+
+def seconds(duration):
+    """A Compose duration such as 30s, 1m30s or 1m."""
+    total, number = 0.0, ""
+    units = {"h": 3600, "m": 60, "s": 1, "ms": 0.001, "us": 1e-6}
+    for part in re.findall(r"(\d+(?:\.\d+)?)(h|ms|us|m|s)", duration):
+        number, unit = part
+        total += float(number) * units[unit]
+    assert number, duration
+    return total
+
+
+def gateway_default(name):
+    """The gateway's default for NAME, as gateway/src/config.c parses it."""
+    with open(os.path.join(ROOT, "gateway", "src", "config.c")) as f:
+        m = re.search(r'parse_int\(get, "%s", (\d+),' % name, f.read())
+    assert m, name
+    return int(m.group(1))
+
+
+@pytest.mark.parametrize("files", [("docker-compose.yml",), ("docker-compose.yml", "docker-compose.prod.yml")])
+def test_app_has_time_to_drain_before_sigkill(project, files):
+    """`docker compose stop` sends SIGTERM, then SIGKILL after
+    stop_grace_period (default 10 s): it must leave the gateway its whole
+    drain (GATEWAY_DRAIN_SECONDS, default 10) and time to stop after it."""
+    app = config(project, *files)["services"]["app"]
+    drain = gateway_default("GATEWAY_DRAIN_SECONDS")
+    assert drain == 10
+    assert "stop_grace_period" in app, app
+    assert seconds(app["stop_grace_period"]) >= drain + 15, app["stop_grace_period"]
 
 
 def test_production_override(project):

@@ -177,3 +177,86 @@ def test_make_run_refuses_a_bad_gateway_value(run_env, tmp_path, name):
             run.ctrl_c()
     assert rc != 0 and '%s: not an integer: "soon"' % name in run.logged(), run.logged()
 
+
+
+def refused(env, **settings):
+    """run.sh that must stop before anything starts: its stderr lines other
+    than the informational "== ..." ones.  One that starts serving instead
+    is stopped, with its whole process group, and the test fails."""
+    proc = subprocess.Popen([RUN], env=dict(env, **settings), cwd=ROOT, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        _, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGINT)     # Ctrl-C: stops the gateway and the cluster
+        try:
+            _, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        pytest.fail("make run did not stop: " + err)
+    assert proc.returncode != 0, err
+    assert "== build" not in err, err
+    return [line for line in err.splitlines() if not line.startswith("== ")]
+
+
+def test_make_run_never_empties_a_directory_it_did_not_make(run_env, tmp_path):
+    """PGAPP_RUN_DIR on a folder of someone else's files: make run used to
+    `rm -rf` any directory without a cluster in it."""
+    # under the cluster work directory, but not a cluster directory of make run
+    parent = os.path.dirname(run_env["PGAPP_RUN_DIR"])
+    victim = os.path.join(parent, "victim")
+    os.makedirs(victim)
+    with open(os.path.join(victim, "important.txt"), "w") as f:
+        f.write("x\n")
+    assert refused(run_env, PGAPP_RUN_DIR=victim) == [
+        "run.sh: %s is not empty and holds no cluster of make run: "
+        "move it away or choose another PGAPP_RUN_DIR" % os.path.realpath(victim)]
+    assert os.listdir(victim) == ["important.txt"]
+
+    # outside the cluster work directory: refused even when empty
+    outside = tmp_path / "victim"
+    outside.mkdir()
+    (outside / "important.txt").write_text("x\n")
+    workdir = os.path.realpath(os.path.dirname(parent))
+    for path in (outside, tmp_path / "absent", os.path.join(parent, "..", "..", "escape"), workdir):
+        lines = refused(run_env, PGAPP_RUN_DIR=str(path))
+        assert lines == ["run.sh: PGAPP_RUN_DIR must be a directory under %s, not %s"
+                         % (workdir, os.path.realpath(path))], lines
+    assert (outside / "important.txt").read_text() == "x\n"
+    assert not os.path.exists(tmp_path / "absent")
+
+
+def test_make_run_replaces_what_an_interrupted_first_start_left(run_env, tmp_path):
+    """A directory make run marked but whose cluster never finished is
+    started afresh; an empty directory is taken as is."""
+    parent = os.path.dirname(run_env["PGAPP_RUN_DIR"])
+    for name, marked in (("interrupted", True), ("empty", False)):
+        d = os.path.join(parent, name)
+        os.makedirs(d)
+        if marked:
+            os.makedirs(os.path.join(d, "data"))
+            open(os.path.join(d, ".pgapp-run-dir"), "w").close()
+            open(os.path.join(d, "data", "half-made"), "w").close()
+        run = Run(dict(run_env, PGAPP_RUN_DIR=d), tmp_path / (name + ".log"))
+        try:
+            assert wait_for(run.ready, timeout=180), run.logged()
+            assert os.path.exists(os.path.join(d, "data", "PG_VERSION"))
+            assert not os.path.exists(os.path.join(d, "data", "half-made"))
+            assert os.path.exists(os.path.join(d, ".pgapp-run-dir"))
+        finally:
+            rc = run.ctrl_c()
+            subprocess.run([os.path.join(ROOT, "scripts", "cluster.sh"), "stop", d, "immediate"],
+                           env=cluster_env(), capture_output=True)
+        assert rc == 130, run.logged()
+
+
+@pytest.mark.parametrize("name", ["PORT", "PGAPP_DB_PORT"])
+@pytest.mark.parametrize("value", ["abc", "99999", "0", "1/2", "-1", "80.5", "0080", " 80"])
+def test_make_run_refuses_a_bad_port_before_anything_starts(run_env, name, value):
+    d = os.path.join(os.path.dirname(run_env["PGAPP_RUN_DIR"]), "never")
+    assert refused(run_env, PGAPP_RUN_DIR=d, **{name: value}) == [
+        'run.sh: %s: not a port number (1..65535): "%s"' % (name, value)]
+    assert not os.path.exists(d) and not os.path.exists(d + ".env")

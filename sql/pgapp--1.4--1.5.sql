@@ -480,3 +480,6 @@ SELECT pg_catalog.pg_extension_config_dump('api.routes', 'WHERE NOT builtin OR e
 -- extension has one (\dx+ pgapp).
 COMMENT ON SEQUENCE api.routes_id_seq IS 'ids of api.routes (dumped, so a route added after a restore gets a fresh id)';
 COMMENT ON SEQUENCE pgapp.mail_outbox_id_seq IS 'ids of pgapp.mail_outbox (dumped with it)';
+
+-- ---------- the route catalog's path comment names the real pattern ----------
+COMMENT ON COLUMN api.routes.path IS 'pattern such as /api/v1/items/{item_id}, without a trailing slash';

@@ -17,7 +17,7 @@ CREATE TABLE api.routes (
 	UNIQUE (method, path)
 );
 COMMENT ON TABLE api.routes IS 'HTTP route catalog: method + path pattern -> handler function, auth, argument sources';
-COMMENT ON COLUMN api.routes.path IS 'pattern such as /api/v1/items/{id}, without a trailing slash';
+COMMENT ON COLUMN api.routes.path IS 'pattern such as /api/v1/items/{item_id}, without a trailing slash';
 COMMENT ON COLUMN api.routes.auth IS 'none, user (an active user) or superuser';
 COMMENT ON COLUMN api.routes.params IS 'one {"name","in"} per handler argument, in order; in = path, query, body, json, form, client, authorization';
 COMMENT ON COLUMN api.routes.builtin IS 'installed by the extension (not dumped unless edited); rows added by a DBA are dumped';

@@ -306,7 +306,8 @@ SELECT pg_temp.who() AS after_commit;
 -- failed requests (ROLLBACK PREPARED would lose them): the transaction
 -- rolls back and nothing is lost.  This cluster runs with
 -- max_prepared_transactions = 0, so a PREPARE that passes these checks
--- fails next with "prepared transactions are disabled".
+-- fails next with "prepared transactions are disabled" (shown terse: the
+-- hint quotes the setting's name from PostgreSQL 17 on).
 --
 BEGIN;
 SELECT api.authenticate(:'tok_b', session => true) IS NOT NULL AS ok;
@@ -322,14 +323,18 @@ SELECT pg_temp.who() AS session_a_still;
 -- a transaction identity alone is no reason to refuse
 BEGIN;
 SELECT api.authenticate(:'tok_b') IS NOT NULL AS ok;
+\set VERBOSITY terse
 PREPARE TRANSACTION 'regress_ident_transaction';
+\set VERBOSITY default
 SELECT pg_temp.who() AS session_a_after_prepare;
 -- a session identity taken in a savepoint rolled back is no reason either
 BEGIN;
 SAVEPOINT s;
 SELECT api.authenticate(:'tok_b', session => true) IS NOT NULL AS ok;
 ROLLBACK TO s;
+\set VERBOSITY terse
 PREPARE TRANSACTION 'regress_ident_rolled_back';
+\set VERBOSITY default
 RESET ROLE;
 -- traces: a failed login, written by the flush of a transaction
 SELECT coalesce((SELECT failures FROM pgapp.login_throttle
@@ -350,7 +355,9 @@ SELECT coalesce((SELECT failures FROM pgapp.login_throttle
 SELECT pg_temp.try($$SELECT api.login('ident-a@example.com', 'wrong-password')$$) AS failed_login;
 BEGIN;
 SELECT 1 AS no_flush;
+\set VERBOSITY terse
 PREPARE TRANSACTION 'regress_ident_queued';
+\set VERBOSITY default
 SELECT pgapp.traces_flush();
 SELECT coalesce((SELECT failures FROM pgapp.login_throttle
 	WHERE key = 'account:ident-a@example.com'), 0) - :failures_before AS written_after_prepare;

@@ -756,7 +756,10 @@ pool_dispatch(struct pool *p, const char *const params[DISPATCH_NPARAMS],
 				break;
 			}
 			out->outcome = DISPATCH_OK;
-			atomic_store(&p->schema_missing, false);
+			/* read first: a store on every answer would bounce the line
+			 * between the connection threads */
+			if (atomic_load(&p->schema_missing))
+				atomic_store(&p->schema_missing, false);
 			out->status = atoi(PQgetvalue(res, 0, 0));
 			out->headers = copy_value(res, 1);
 			out->body = copy_value(res, 2);

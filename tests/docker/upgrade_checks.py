@@ -6,8 +6,8 @@ snapshot() reads what a DBA would compare, and the check_* functions check
 a database moved from it."""
 import difflib
 import json
-import re
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -109,12 +109,15 @@ VALUES (:'m', :'p', 'dba_upgrade.greet(text)', 'none', '[{"name": "name", "in": 
     return p
 
 
+def diff(before, after):
+    return "\n".join(difflib.unified_diff(str(before).splitlines(), str(after).splitlines(),
+                                          "before", "after", lineterm=""))
+
+
 def check_kept(p, c, what=("catalog", "extversion", "settings", "keys", "routes", "users", "items")):
     after = snapshot(c)
     for name in what:
-        diff = "\n".join(difflib.unified_diff(str(p.before[name]).splitlines(), str(after[name]).splitlines(),
-                                              "before", "after", lineterm=""))
-        assert after[name] == p.before[name], f"{name} differs:\n{diff}"
+        assert after[name] == p.before[name], f"{name} differs:\n{diff(p.before[name], after[name])}"
 
 
 def psql_run(c, command):
@@ -141,14 +144,15 @@ def check_logins_tokens_refresh(p, c):
         assert out.splitlines() == ["t", count]
 
 
-def check_update_and_next_start_change_nothing(p, c):
+def check_update_and_next_start_change_nothing(p, c, what=("catalog", "extversion", "settings", "keys", "routes",
+                                                            "users")):
     """ALTER EXTENSION pgapp UPDATE is a no-op, and the set-up of the db
     container's next start, with the same .env, changes nothing."""
     proc = psql_run(c, "ALTER EXTENSION pgapp UPDATE")
     assert proc.returncode == 0, proc.stderr
     assert f'version "{p.before["extversion"]}" of extension "pgapp" is already installed' in proc.stderr
     c.start()
-    check_kept(p, c, ("catalog", "extversion", "settings", "keys", "routes", "users"))
+    check_kept(p, c, what)
 
 
 def check_gateway(p, c):

@@ -128,7 +128,6 @@ if MAJOR == "17":
             try:
                 o.cluster.create()
                 c = o.container = Container((o.cluster.dir, o.cluster.port), db=DB)
-                c.start()
                 o.populated = checks.populate(c)
                 assert c.sql("SHOW server_version_num")[:2] == OLD
                 # 17's pg_dump over TCP (the superuser needs a password

@@ -1,9 +1,10 @@
 """pg_upgrade of a populated pgapp database (README, DBA guide, "Moving to
 a newer PostgreSQL major"), within this run's major: a cluster set up as
-the db container's entrypoint does and populated (upgrade_checks.populate:
-users who log in, items, a live session and refresh token, a built-in route
-a DBA edited, a route a DBA added with a handler of its own, changed
-settings, a rotated signing key), then `pg_upgrade --check` and
+the db container's entrypoint does, with the previous release of pgapp,
+populated and updated to the current release by the next start
+(upgrade_checks.populate: users who log in, items, a live session and
+refresh token, a built-in route a DBA edited, a route a DBA added with a
+handler of its own, changed settings, a rotated signing key), then `pg_upgrade --check` and
 `pg_upgrade` into a fresh cluster.  pg_upgrade from a major to the same
 major runs the same checks and the same binary-upgrade dump of the
 extension as an upgrade across majors (test_major_upgrade.py: 13 -> 17).
@@ -86,7 +87,6 @@ def upgraded():
         try:
             cluster_sh("create", old[0], str(old[1]))
             c = Container(old, db=DB)
-            c.start()
             p = checks.populate(c)
             cluster_sh("stop", old[0])
             cluster_sh("create", new[0], str(new[1]))

@@ -19,6 +19,19 @@ from gateway_harness import Gateway  # noqa: E402
 
 from conftest import ROOT, bearer  # noqa: E402
 
+
+
+def releases():
+    """(the release before the current one, the current one): the newest
+    release an upgrade script to the current one starts from."""
+    with open(os.path.join(ROOT, "extension", "pgapp.control")) as f:
+        current = re.search(r"^default_version = '([0-9.]+)'", f.read(), re.M).group(1)
+    starts = [re.match(r"pgapp--([0-9.]+)--", name).group(1) for name in os.listdir(os.path.join(ROOT, "sql"))
+              if name.startswith("pgapp--") and name.endswith(f"--{current}.sql")]
+    return max(starts, key=lambda v: tuple(map(int, v.split(".")))), current
+
+
+PREVIOUS, CURRENT = releases()
 EDITED = ("POST", "/api/v1/password-recovery/{email}")
 ADDED = ("GET", "/api/v1/dba-upgrade/greet/{name}")
 
@@ -68,9 +81,14 @@ class Populated:
 
 
 def populate(c):
-    """Users who log in, items, a live session and refresh token, a DBA's
-    edit of a built-in route, a DBA's route with its own handler, changed
-    settings, a rotated signing key (c: a started Container)."""
+    """A database made with the previous release, then updated to the
+    current one by a start of the db container, as a new image does; in it
+    users who log in, items, a live session and refresh token, a DBA's
+    edit of a built-in route, a DBA's route with its own handler (all made
+    before the update), changed settings and a rotated signing key (c: a
+    Container on a cluster that has no pgapp yet)."""
+    assert c.start(PGAPP_EXTENSION_VERSION=PREVIOUS) is None
+    assert c.sql("SELECT extversion FROM pg_extension WHERE extname = 'pgapp'") == PREVIOUS
     p = Populated()
     p.ann = {"email": "ann@example.com", "password": "ann-" + secrets.token_hex(8)}
     p.bob = {"email": "bob@example.com", "password": "bob-" + secrets.token_hex(8)}
@@ -96,9 +114,11 @@ GRANT EXECUTE ON FUNCTION dba_upgrade.greet(text) TO pgapp_gateway;
 INSERT INTO api.routes (method, path, handler, auth, params)
 VALUES (:'m', :'p', 'dba_upgrade.greet(text)', 'none', '[{"name": "name", "in": "path"}]');
 """, m=ADDED[0], p=ADDED[1])
-    # changed settings and a rotated key: the next start applies them
+    # the next start updates pgapp and applies changed settings and a
+    # rotated key
     c.env.update(SECRET_KEY=secrets.token_urlsafe(48), ACCESS_TOKEN_EXPIRE_MINUTES="77", BCRYPT_COST="5")
     c.start()
+    assert c.sql("SELECT extversion FROM pg_extension WHERE extname = 'pgapp'") == CURRENT
     assert [signing for _, signing in c.keys()] == [False, True]
     # bob's token: signed with the new key
     p.bob_token = json.loads(c.sql("SELECT api.login(:'email', :'password')", **p.bob))["access_token"]

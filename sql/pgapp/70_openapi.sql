@@ -244,17 +244,19 @@ AS $$
 $$;
 COMMENT ON FUNCTION pgapp.openapi_schema_ref(text) IS 'the schema for a catalog request/response schema name';
 
+-- PARALLEL UNSAFE since 1.6: pgapp.handler_oid opens a subtransaction.
 CREATE FUNCTION api.openapi() RETURNS jsonb
-LANGUAGE plpgsql STABLE PARALLEL SAFE SECURITY DEFINER
+LANGUAGE plpgsql STABLE PARALLEL UNSAFE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
 	RETURN (
 	WITH route AS (
 		SELECT r.*, p.proname, p.proargtypes,
-			   obj_description(r.handler::oid, 'pg_proc') AS handler_comment
-		  FROM api.routes r
-		  JOIN pg_proc p ON p.oid = r.handler::oid
+			   obj_description(p.oid, 'pg_proc') AS handler_comment
+		  FROM (SELECT r.*, pgapp.handler_oid(r.handler) AS handler_oid
+				  FROM api.routes r OFFSET 0) r	-- resolved once per route
+		  JOIN pg_proc p ON p.oid = r.handler_oid
 	),
 	arg AS (
 		SELECT r.id AS route_id, a.ord, a.param,

@@ -14,15 +14,15 @@
 -- canonical form, and also refuses a parameter whose "name" is not a
 -- non-empty string and two parameters with the same "name" and "in".
 -- An existing row whose function no longer exists becomes the text of its
--- OID (what regprocedure printed for it), which never resolves: the update
--- does not fail, and the route stays as broken as it was.
+-- OID (what regprocedure printed for it), which names no function: the
+-- update does not fail, and the route stays as broken as it was.
 -- A route's handler is stored as text, its signature (1.6): a column of
 -- type regprocedure holds a function's OID, which pg_upgrade does not
 -- preserve, so pg_upgrade refuses a cluster with one in a user table.
 -- The canonical signature is what regprocedure prints under search_path =
 -- pg_catalog: the function schema-qualified (unless in pg_catalog), its
 -- argument types likewise, e.g. api.users_me(text).  A dropped function's
--- OID prints as a bare number, which pgapp.handler_oid never resolves.
+-- OID prints as a bare number, which names no function below.
 CREATE FUNCTION pgapp.handler_signature(handler oid) RETURNS text
 LANGUAGE sql STABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp
 AS $$
@@ -30,15 +30,34 @@ AS $$
 $$;
 COMMENT ON FUNCTION pgapp.handler_signature(oid) IS 'the canonical signature of a function, as api.routes.handler stores it';
 
--- The function a stored signature names, or NULL.  Resolved with the
--- search_path pinned, so a signature names the same function whoever
--- reads it.  to_regprocedure raises on bad syntax and (before PostgreSQL
--- 16) on an unknown argument type; one broken row must not break the
--- whole catalog, so those errors mean NULL here.  A text without '(' is
--- never a signature: from PostgreSQL 16 on to_regprocedure takes a bare
--- number as an OID, which a dropped handler's OID (above) would be.
--- PARALLEL UNSAFE: the EXCEPTION block starts a subtransaction.
+-- The function a stored (canonical) signature names, or NULL: the
+-- function of that name whose canonical signature is exactly this text.
+-- No parsing beyond the name, so nothing a row holds can raise an error,
+-- and no lookup that checks a privilege (to_regprocedure needs USAGE on
+-- the schema): the dispatcher reads the catalog as the extension's owner.
 CREATE FUNCTION pgapp.handler_oid(signature text) RETURNS oid
+LANGUAGE sql STABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT p.oid
+	  FROM regexp_match(signature,
+			'^(?:(?:[a-z_][a-z0-9_]*|"(?:[^"]|"")+")\.)?([a-z_][a-z0-9_]*|"(?:[^"]|"")+")\(') m,
+		   LATERAL (SELECT CASE WHEN m[1] LIKE '"%'
+							 THEN replace(substr(m[1], 2, length(m[1]) - 2), '""', '"')
+							 ELSE m[1] END AS name) n
+	  JOIN pg_proc p ON p.proname = n.name
+	 WHERE pgapp.handler_signature(p.oid) = signature
+$$;
+COMMENT ON FUNCTION pgapp.handler_oid(text) IS 'the function a canonical handler signature names, or NULL';
+
+-- The function a signature as a DBA writes it names, or NULL: resolved by
+-- to_regprocedure with the caller's privileges and search_path pinned to
+-- pg_catalog (so the name must be schema-qualified, unless in pg_catalog).
+-- to_regprocedure raises on bad syntax and, before PostgreSQL 16, on an
+-- unknown argument type: those mean NULL here, so routes_check refuses
+-- them all with one message.  A text without '(' is never a signature:
+-- from PostgreSQL 16 on to_regprocedure takes a bare number as an OID.
+-- PARALLEL UNSAFE: the EXCEPTION block starts a subtransaction.
+CREATE FUNCTION pgapp.handler_resolve(signature text) RETURNS oid
 LANGUAGE plpgsql STABLE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
@@ -52,12 +71,14 @@ EXCEPTION
 		RETURN NULL;
 END
 $$;
-COMMENT ON FUNCTION pgapp.handler_oid(text) IS 'the function a handler signature names (search_path pinned to pg_catalog), or NULL when it names none';
+COMMENT ON FUNCTION pgapp.handler_resolve(text) IS 'the function a handler signature as written names (schema-qualified; search_path pinned to pg_catalog), or NULL';
 
 -- owner first, as a fresh install does: pg_init_privs then names the owner
 ALTER FUNCTION pgapp.handler_signature(oid) OWNER TO pgapp_owner;
 ALTER FUNCTION pgapp.handler_oid(text) OWNER TO pgapp_owner;
-REVOKE ALL ON FUNCTION pgapp.handler_signature(oid), pgapp.handler_oid(text) FROM PUBLIC;
+ALTER FUNCTION pgapp.handler_resolve(text) OWNER TO pgapp_owner;
+REVOKE ALL ON FUNCTION pgapp.handler_signature(oid), pgapp.handler_oid(text),
+	pgapp.handler_resolve(text) FROM PUBLIC;
 
 ALTER TABLE api.routes ALTER COLUMN handler TYPE text
 	USING pgapp.handler_signature(handler::oid);
@@ -68,12 +89,12 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	nargs int;
-	p jsonb; dup_name text; dup_in text;
+	p jsonb; dup_name text; dup_in text; fn oid;
 BEGIN
-	SELECT pronargs INTO nargs FROM pg_proc WHERE oid = pgapp.handler_oid(NEW.handler);
+	SELECT oid, pronargs INTO fn, nargs FROM pg_proc WHERE oid = pgapp.handler_resolve(NEW.handler);
 	IF nargs <> jsonb_array_length(NEW.params) THEN
 		RAISE EXCEPTION 'route % %: handler % takes % arguments, params describes %',
-			NEW.method, NEW.path, NEW.handler, nargs, jsonb_array_length(NEW.params)
+			NEW.method, NEW.path, pgapp.handler_signature(fn), nargs, jsonb_array_length(NEW.params)
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
 	FOR p IN SELECT * FROM jsonb_array_elements(NEW.params) LOOP
@@ -110,15 +131,15 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
 	-- stored canonical: one function, one text, however it was written
-	NEW.handler := pgapp.handler_signature(pgapp.handler_oid(NEW.handler));
+	NEW.handler := pgapp.handler_signature(fn);
 	RETURN NEW;
 END
 $$;
 COMMENT ON FUNCTION pgapp.routes_check() IS 'trigger: a route''s handler must exist (stored as its canonical signature) and its params describe the handler''s arguments, each named, no name twice per source';
 
--- PARALLEL UNSAFE since 1.6: pgapp.handler_oid opens a subtransaction.
+-- the handler resolved by pgapp.handler_oid (no longer a regprocedure)
 CREATE OR REPLACE FUNCTION api.openapi() RETURNS jsonb
-LANGUAGE plpgsql STABLE PARALLEL UNSAFE SECURITY DEFINER
+LANGUAGE plpgsql STABLE PARALLEL SAFE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN

@@ -270,9 +270,9 @@ DispatchLoadRoutes(void)
 	 * Parsed with the caller's search_path but run as the owner: every
 	 * operator and type name is qualified, so none can be redirected.  The
 	 * handler is a signature (text, since 1.6), resolved here once per load
-	 * by pgapp.handler_oid with its own pinned search_path (OFFSET 0: once
-	 * per route, not per pg_proc row); one that names no function leaves
-	 * p.oid null and breaks only its route.
+	 * by pgapp.handler_oid, an exact match of the canonical text (OFFSET 0:
+	 * once per route, not per pg_proc row); one that names no function
+	 * leaves p.oid null and breaks only its route.
 	 */
 	if (SPI_execute(
 			"SELECT r.id, r.path, r.auth, p.oid, "

@@ -244,9 +244,8 @@ AS $$
 $$;
 COMMENT ON FUNCTION pgapp.openapi_schema_ref(text) IS 'the schema for a catalog request/response schema name';
 
--- PARALLEL UNSAFE since 1.6: pgapp.handler_oid opens a subtransaction.
 CREATE FUNCTION api.openapi() RETURNS jsonb
-LANGUAGE plpgsql STABLE PARALLEL UNSAFE SECURITY DEFINER
+LANGUAGE plpgsql STABLE PARALLEL SAFE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN

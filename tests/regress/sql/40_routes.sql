@@ -42,14 +42,32 @@ UPDATE api.routes SET handler = 'public.regress_route(text' WHERE path = '/api/v
 UPDATE api.routes SET handler = 'public.regress_route(no_such_type)' WHERE path = '/api/v1/regress/route';
 UPDATE api.routes SET handler = 'public.regress_route(int int)' WHERE path = '/api/v1/regress/route';
 UPDATE api.routes SET handler = 'a.b.c.regress_route(text)' WHERE path = '/api/v1/regress/route';
-UPDATE api.routes SET handler = 'public.regress_route(text)'::regprocedure::oid::text WHERE path = '/api/v1/regress/route';
+UPDATE api.routes SET handler = '4000000000' WHERE path = '/api/v1/regress/route';
 UPDATE api.routes SET handler = '' WHERE path = '/api/v1/regress/route';
 SELECT handler AS unchanged FROM api.routes WHERE path = '/api/v1/regress/route';
--- the helpers round-trip, and name no function for what is no signature
-SELECT pgapp.handler_signature(pgapp.handler_oid('api.users_me(text)')) AS round_trip,
-	   pgapp.handler_oid('api.users_me(text)') = 'api.users_me(text)'::regprocedure AS resolves,
-	   pgapp.handler_signature(4000000000) AS dangling,
-	   pgapp.handler_oid('4000000000') AS bare_oid, pgapp.handler_oid('no.such.thing.at.all()') AS dots;
+-- the helpers round-trip (also a name that must be quoted, with a dot, a
+-- quote and a parenthesis in it), and name no function for what is no
+-- canonical signature: a dropped function's OID, text as a DBA writes it
+CREATE FUNCTION public."Regress ""Q"".(x"(x text) RETURNS jsonb LANGUAGE sql
+	AS $$ SELECT jsonb_build_object('x', x) $$;
+SELECT s AS signature, pgapp.handler_oid(s) = f AS found, pgapp.handler_resolve(s) = f AS resolved
+  FROM (VALUES ('api.password_recovery(text)'::regprocedure), ('public."Regress ""Q"".(x"(text)'),
+			   ('pg_catalog.now()'), ('api.items_list(integer, integer)')) v(f),
+	   LATERAL pgapp.handler_signature(f) s;
+SELECT pgapp.handler_signature(4000000000) AS dangling, pgapp.handler_oid('4000000000') AS bare_oid,
+	   pgapp.handler_oid('api.password_recovery( text )') AS not_canonical,
+	   pgapp.handler_oid('api.password_recovery') AS no_args, pgapp.handler_oid('') AS empty,
+	   pgapp.handler_resolve('api.x(') AS resolve_syntax;
+SELECT pgapp.handler_resolve(f::oid::text) AS resolve_oid_of_a_function, pgapp.handler_oid(f::oid::text) AS oid_of_a_function
+  FROM (SELECT 'public.regress_route(text)'::regprocedure) v(f);
+-- a handler whose name must be quoted is served
+INSERT INTO api.routes (method, path, handler, auth, params) VALUES
+	('GET', '/api/v1/regress/quoted', 'public."Regress ""Q"".(x"(text)', 'none', '[{"name": "x", "in": "query"}]')
+	RETURNING handler;
+SELECT status, body FROM api.dispatch((SELECT id FROM api.routes WHERE path = '/api/v1/regress/quoted'),
+	'/api/v1/regress/quoted', 'x=1', NULL, NULL, NULL, NULL);
+DELETE FROM api.routes WHERE path = '/api/v1/regress/quoted';
+DROP FUNCTION public."Regress ""Q"".(x"(text);
 
 -- a parameter's "name" is a non-empty string, given once per source
 UPDATE api.routes SET params = '[{"name": null, "in": "query"}]' WHERE path = '/api/v1/regress/route';
@@ -72,7 +90,8 @@ DROP FUNCTION public.regress_route2(text, text);
 -- every built-in route passes the trigger as it stands
 BEGIN;
 UPDATE api.routes SET handler = handler, params = params WHERE builtin;
-SELECT count(*) AS builtin_routes_valid FROM api.routes WHERE builtin;
+SELECT count(*) AS builtin_routes_valid_and_canonical FROM api.routes
+ WHERE builtin AND handler = pgapp.handler_signature(pgapp.handler_oid(handler));
 ROLLBACK;
 
 -- what pg_dump keeps of the catalog: the DBA's routes and edited built-in ones

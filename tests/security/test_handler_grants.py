@@ -80,7 +80,7 @@ def dba_route(dba_sql, base_url):
             REVOKE EXECUTE ON FUNCTION {schema}.hello() FROM PUBLIC;
             GRANT USAGE ON SCHEMA {schema} TO pgapp_gateway;
             INSERT INTO api.routes (method, path, handler, auth, params)
-            VALUES ('GET', '{path}', '{schema}.hello()'::regprocedure, 'none', '[]');
+            VALUES ('GET', '{path}', '{schema}.hello()', 'none', '[]');
         """)
         # the gateway loads the catalog on NOTIFY, asynchronously
         assert wait_for(lambda: requests.get(base_url + path, timeout=5).status_code != 404, 15), \

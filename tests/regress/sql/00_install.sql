@@ -78,11 +78,12 @@ SELECT p.oid::regprocedure, p.proparallel
 -- preserve: it refuses a cluster with a user-table column of these reg*
 -- types, or of an array, domain or composite type over one ("Checking for
 -- reg* data types in user tables"), extension tables included (1.6:
--- api.routes.handler was regprocedure)
+-- api.routes.handler was regprocedure); regdatabase is new after 17 and
+-- OID-valued too
 WITH RECURSIVE refused(oid) AS (
 	SELECT oid FROM pg_type
 	 WHERE typname IN ('regproc', 'regprocedure', 'regoper', 'regoperator', 'regconfig',
-					   'regdictionary', 'regnamespace', 'regcollation')
+					   'regdictionary', 'regnamespace', 'regcollation', 'regdatabase')
 	   AND typnamespace = 'pg_catalog'::regnamespace
 	UNION ALL
 	SELECT t.oid FROM pg_type t, refused r

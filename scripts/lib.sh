@@ -112,8 +112,9 @@ load_env_file() {
 # REPLY (never the value).  Lines read so far are the caller's values and
 # bare arrays (load_env_file); the environment is the exported one, as
 # Compose sees it.  Nothing is evaluated: names are checked, then looked up.
+# shellcheck disable=SC2016 # the messages quote the syntax: no expansion meant
 env_interpolate() {
-	local text=$1 quote=$2 out= ref name op default
+	local text=$1 quote=$2 out='' ref name op default
 	local name_re='^[A-Za-z_][A-Za-z0-9_]*'
 	if [ "$quote" = "'" ]; then
 		REPLY=$text
@@ -157,7 +158,6 @@ env_interpolate() {
 			;;
 		:\?* | \?* | -* | :+* | +*)
 			[[ "$op" == :* ]] && op=${op:0:2} || op=${op:0:1}
-			# shellcheck disable=SC2016 # the text is the syntax, not an expansion
 			REPLY=$(printf '${NAME%s...} is not supported: docker-compose 1.29 keeps it as text or makes it empty; use ${NAME} or ${NAME:-default}' "$op")
 			return 1
 			;;

@@ -38,11 +38,12 @@ free_port() {
 # (env_interpolate): ${NAME} and ${NAME:-default}, looked up first in the
 # lines above (a bare KEY there counts as empty), then in the environment;
 # :- takes the default only when NAME is unset, not when it is empty.
-# What docker-compose 1.29 and Compose v2 read differently is refused rather
-# than given one of the two meanings: $NAME and $$ outside single quotes
-# (1.29 keeps them, v2 expands), ${ inside single quotes (1.29 expands, v2
-# keeps it), the other ${NAME...} forms (:? ? - :+ +: 1.29 keeps the text
-# or makes it empty), a $ in a default, and a ${ without its }.
+# Syntax that docker-compose 1.29 and Compose v2 read differently is
+# refused rather than given one of the two meanings: $NAME and $$ outside
+# single quotes (1.29 keeps them, v2 expands), ${ inside single quotes
+# (1.29 expands, v2 keeps it), the other ${NAME...} forms (:? ? - :+ +:
+# 1.29 keeps the text or makes it empty), a $ in a default, and a ${
+# without its }.
 load_env_file() {
 	local file=$1 line key rest value n=0 name quote
 	local -A values=() bare=()

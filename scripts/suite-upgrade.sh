@@ -42,6 +42,14 @@ BEGIN;
 SELECT api.authenticate(:'token') IS NOT NULL;
 SELECT api.item_create('made in the old release') ->> 'title';
 COMMIT;
+-- a DBA's route whose handler was dropped before the update (no release
+-- kept a dependency): the update must not fail on it (1.6 stores
+-- signatures), and the route stays broken
+CREATE FUNCTION public.upgrade_gone() RETURNS jsonb LANGUAGE sql AS $$ SELECT 'null'::jsonb $$;
+INSERT INTO api.routes (method, path, handler, auth, params)
+	VALUES ('GET', '/api/v1/upgrade/gone', 'public.upgrade_gone()', 'none', '[]');
+CREATE TABLE public.upgrade_gone AS SELECT 'public.upgrade_gone()'::regprocedure::oid::text AS oid;
+DROP FUNCTION public.upgrade_gone();
 SQL
 		POSTGRES_DB=pgapp_upgrade "$PGAPP_ROOT/scripts/apply-env.sh" "$tmp" >/dev/null &&
 		psql_db pgapp_upgrade >"$tmp/upgrade-after.txt" <<'SQL'
@@ -52,13 +60,19 @@ SELECT api.me() ->> 'email';
 SELECT (api.items_list(0, 10) -> 'data' -> 0) ->> 'title';
 COMMIT;
 SELECT api.login('upgrade@example.com', 'upgrade-pass-1') ? 'access_token' AS login;
+SELECT handler = (SELECT oid FROM public.upgrade_gone) AS gone_handler_is_its_oid,
+	   pgapp.handler_oid(handler) IS NULL AS names_no_function
+  FROM api.routes WHERE path = '/api/v1/upgrade/gone';
+SELECT handler FROM api.routes WHERE method = 'PATCH' AND path = '/api/v1/users/me';
 SQL
 	then
 		expected="$current
 t
 upgrade@example.com
 made in the old release
-t"
+t
+t|t
+api.update_me(jsonb)"
 		if [ "$(head -1 "$tmp/upgrade-before.txt")" = "$old" ] &&
 			[ "$(cat "$tmp/upgrade-after.txt")" = "$expected" ]; then
 			pass "$old -> $current keeps users, sessions and items"

@@ -100,7 +100,10 @@ typedef struct Route
 	const char *broken; /* why the row cannot be used, or NULL */
 } Route;
 
-/* The catalog cache: rebuilt after any change to api.routes or pg_proc */
+/*
+ * The catalog cache: rebuilt after any change to api.routes, pg_proc or
+ * pg_namespace (a handler is a signature, resolved at each rebuild)
+ */
 static HTAB			*routes;
 static MemoryContext routes_context;
 static bool			 routes_stale = true;
@@ -160,6 +163,9 @@ DispatchInit(void)
 {
 	CacheRegisterRelcacheCallback(DispatchInvalidate, (Datum) 0);
 	CacheRegisterSyscacheCallback(PROCOID, DispatchInvalidateProc, (Datum) 0);
+	/* a renamed schema changes what a handler's signature names */
+	CacheRegisterSyscacheCallback(NAMESPACEOID, DispatchInvalidateProc,
+								  (Datum) 0);
 }
 
 /* pgapp.relcache_invalidate(): trigger that turns row changes into a
@@ -218,7 +224,7 @@ DispatchSplitPath(const char *path, char ***segments)
 
 /*
  * A params list that does not describe the handler's arguments (the
- * routes_check trigger can be bypassed, and a null "name" passes it) would
+ * routes_check trigger can be bypassed) would
  * call the handler with unset arguments: such a route answers an error
  * instead, and the others keep working.
  */
@@ -262,20 +268,25 @@ DispatchLoadRoutes(void)
 
 	/*
 	 * Parsed with the caller's search_path but run as the owner: every
-	 * operator and type name is qualified, so none can be redirected.
+	 * operator and type name is qualified, so none can be redirected.  The
+	 * handler is a signature (text, since 1.6), resolved here once per load
+	 * by pgapp.handler_oid, an exact match of the canonical text (OFFSET 0:
+	 * once per route, not per pg_proc row); one that names no function
+	 * leaves p.oid null and breaks only its route.
 	 */
 	if (SPI_execute(
-			"SELECT r.id, r.path, r.auth, r.handler::pg_catalog.oid, "
+			"SELECT r.id, r.path, r.auth, p.oid, "
 			"       p.prorettype, a.ord::int, "
 			"       a.v OPERATOR(pg_catalog.->>) 'name', "
 			"       a.v OPERATOR(pg_catalog.->>) 'in', "
 			"       a.v OPERATOR(pg_catalog.?) 'default', "
 			"       a.v OPERATOR(pg_catalog.->>) 'default', "
 			"       p.proargtypes[a.ord OPERATOR(pg_catalog.-) 1], "
-			"       p.pronargs::int "
-			"  FROM api.routes r "
-			"  JOIN pg_catalog.pg_proc p "
-			"    ON p.oid OPERATOR(pg_catalog.=) r.handler::pg_catalog.oid "
+			"       p.pronargs::int, r.handler "
+			"  FROM (SELECT r.*, pgapp.handler_oid(r.handler) AS handler_oid "
+			"          FROM api.routes r OFFSET 0) r "
+			"  LEFT JOIN pg_catalog.pg_proc p "
+			"    ON p.oid OPERATOR(pg_catalog.=) r.handler_oid "
 			"  LEFT JOIN LATERAL pg_catalog.jsonb_array_elements(r.params) "
 			"       WITH ORDINALITY a(v, ord) ON true "
 			" ORDER BY r.id, a.ord",
@@ -303,17 +314,27 @@ DispatchLoadRoutes(void)
 			route->auth = strcmp(auth, "none") == 0		   ? AUTH_NONE
 						  : strcmp(auth, "superuser") == 0 ? AUTH_SUPERUSER
 														   : AUTH_USER;
-			route->handler =
-				DatumGetObjectId(SPI_getbinval(tup, desc, 4, &isnull));
-			route->rettype =
-				DatumGetObjectId(SPI_getbinval(tup, desc, 5, &isnull));
 			route->nparams = 0;
 			route->params = palloc0(sizeof(RouteParam) * FUNC_MAX_ARGS);
 			route->wants_json = route->wants_form = route->wants_fields =
 				false;
+			route->broken = NULL;
+			route->handler =
+				DatumGetObjectId(SPI_getbinval(tup, desc, 4, &isnull));
+			if (isnull)
+			{
+				/* dropped or renamed since routes_check saw it */
+				route->handler = InvalidOid;
+				route->nargs = 0;
+				/* in routes_context, as the route */
+				route->broken = psprintf("handler %s does not exist",
+										 SPI_getvalue(tup, desc, 13));
+				continue;
+			}
+			route->rettype =
+				DatumGetObjectId(SPI_getbinval(tup, desc, 5, &isnull));
 			route->nargs =
 				DatumGetInt32(SPI_getbinval(tup, desc, 12, &isnull));
-			route->broken = NULL;
 			fmgr_info_cxt(route->handler, &route->flinfo, routes_context);
 		}
 		(void) SPI_getbinval(tup, desc, 6, &isnull);

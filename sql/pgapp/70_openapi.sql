@@ -252,9 +252,10 @@ BEGIN
 	RETURN (
 	WITH route AS (
 		SELECT r.*, p.proname, p.proargtypes,
-			   obj_description(r.handler::oid, 'pg_proc') AS handler_comment
-		  FROM api.routes r
-		  JOIN pg_proc p ON p.oid = r.handler::oid
+			   obj_description(p.oid, 'pg_proc') AS handler_comment
+		  FROM (SELECT r.*, pgapp.handler_oid(r.handler) AS handler_oid
+				  FROM api.routes r OFFSET 0) r	-- resolved once per route
+		  JOIN pg_proc p ON p.oid = r.handler_oid
 	),
 	arg AS (
 		SELECT r.id AS route_id, a.ord, a.param,

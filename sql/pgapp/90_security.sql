@@ -44,7 +44,7 @@ GRANT EXECUTE ON FUNCTION api.dispatch(int, text, text, text, text, text, text),
 	api.route_list() TO pgapp_gateway;
 DO $$
 DECLARE
-	h regprocedure;
+	h text;	-- a canonical signature (60_routes.sql)
 BEGIN
 	FOR h IN SELECT DISTINCT handler FROM api.routes LOOP
 		EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO pgapp_gateway', h);

@@ -3,7 +3,7 @@ backends, catalog reload on NOTIFY, pool exhaustion, graceful stop, idle
 and slow connections.
 
 Test routes are added with SQL alone, as a DBA would (api.routes:
-method, path, handler regprocedure, auth, params jsonb)."""
+method, path, handler signature text, auth, params jsonb)."""
 import os
 import signal
 import socket
@@ -44,7 +44,7 @@ def sleep_route(dba_sql, base_url):
         GRANT EXECUTE ON FUNCTION gwtest.sleep(float8) TO PUBLIC;
         DELETE FROM api.routes WHERE path = '{SLEEP_PATH}';
         INSERT INTO api.routes (method, path, handler, auth, params)
-        VALUES ('GET', '{SLEEP_PATH}', 'gwtest.sleep(float8)'::regprocedure, 'none',
+        VALUES ('GET', '{SLEEP_PATH}', 'gwtest.sleep(float8)', 'none',
                 '[{{"name": "seconds", "in": "path"}}]');
     """)
     assert wait_route(base_url, "/api/v1/gwtest/sleep/0", timeout=15), \
@@ -294,7 +294,7 @@ def slow_write_route(dba_sql, base_url):
         GRANT EXECUTE ON FUNCTION gwdrain.slow_write(text, float8) TO PUBLIC;
         DELETE FROM api.routes WHERE path = '{SLOW_WRITE_PATH}';
         INSERT INTO api.routes (method, path, handler, auth, params)
-        VALUES ('GET', '{SLOW_WRITE_PATH}', 'gwdrain.slow_write(text, float8)'::regprocedure,
+        VALUES ('GET', '{SLOW_WRITE_PATH}', 'gwdrain.slow_write(text, float8)',
                 'none', '[{{"name": "tag", "in": "path"}}, {{"name": "seconds", "in": "path"}}]');
     """)
     assert wait_route(base_url, "/api/v1/gwdrain/slow-write/warm-up/0", timeout=15)

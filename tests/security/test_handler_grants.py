@@ -80,7 +80,7 @@ def dba_route(dba_sql, base_url):
             REVOKE EXECUTE ON FUNCTION {schema}.hello() FROM PUBLIC;
             GRANT USAGE ON SCHEMA {schema} TO pgapp_gateway;
             INSERT INTO api.routes (method, path, handler, auth, params)
-            VALUES ('GET', '{path}', '{schema}.hello()'::regprocedure, 'none', '[]');
+            VALUES ('GET', '{path}', '{schema}.hello()', 'none', '[]');
         """)
         # the gateway loads the catalog on NOTIFY, asynchronously
         assert wait_for(lambda: requests.get(base_url + path, timeout=5).status_code != 404, 15), \
@@ -184,3 +184,38 @@ def test_gateway_roles_read_no_table(dba_sql):
                AND has_table_privilege(:'r', c.oid, 'SELECT, INSERT, UPDATE, DELETE')""",
                          variables={"r": role})
         assert tables == "", f"{role} can reach {tables}"
+
+
+def test_route_whose_handler_was_renamed_is_a_500_and_the_others_serve(
+        api, base_url, dba_sql, dba_route, gateway_log):
+    """A route holds its handler's signature (1.6: text, not regprocedure,
+    which pg_upgrade refuses).  A handler renamed (or dropped) after its
+    route was added names no function: that route is misconfigured, a
+    generic 500 with 22023 in the gateway's log (before, the row fell out of
+    the dispatcher's cache: a 404 and a catalog reload on every request);
+    the other routes and readiness are untouched; the function back under
+    its name serves the route again."""
+    function = dba_route["function"]
+    schema = function.split(".")[0]
+    dba_sql(f"GRANT EXECUTE ON FUNCTION {function} TO pgapp_gateway")
+    assert requests.get(dba_route["url"], timeout=10).status_code == 200
+
+    dba_sql(f"ALTER FUNCTION {function} RENAME TO hello_renamed")
+    try:
+        r = requests.get(dba_route["url"], timeout=10)
+        assert r.status_code == 500, r.text
+        assert r.json() == INTERNAL
+        rid = r.headers["X-Request-Id"]
+        pattern = re.compile(rf"rid={re.escape(rid)} database error 22023: ERROR:  route \d+ is misconfigured$")
+
+        def logged():
+            with open(gateway_log, encoding="utf-8", errors="replace") as f:
+                return any(pattern.search(line) for line in f.read().splitlines())
+        assert wait_for(logged, 5), f"no misconfiguration error (rid={rid}) in the gateway log"
+        assert api.get("/utils/health-check/").status_code == 200
+        assert requests.get(base_url + "/ready", timeout=10).status_code == 200
+    finally:
+        dba_sql(f"ALTER FUNCTION {schema}.hello_renamed() RENAME TO hello")
+    r = requests.get(dba_route["url"], timeout=10)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"hello": True}

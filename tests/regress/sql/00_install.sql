@@ -74,6 +74,30 @@ SELECT p.oid::regprocedure, p.proparallel
 				 'api.authenticate(text, boolean)'::regprocedure)
  ORDER BY 1;
 
+-- no column of the extension's tables holds an OID that pg_upgrade does not
+-- preserve: it refuses a cluster with a user-table column of these reg*
+-- types, or of an array, domain or composite type over one ("Checking for
+-- reg* data types in user tables"), extension tables included (1.6:
+-- api.routes.handler was regprocedure); regdatabase is new after 17 and
+-- OID-valued too
+WITH RECURSIVE refused(oid) AS (
+	SELECT oid FROM pg_type
+	 WHERE typname IN ('regproc', 'regprocedure', 'regoper', 'regoperator', 'regconfig',
+					   'regdictionary', 'regnamespace', 'regcollation', 'regdatabase')
+	   AND typnamespace = 'pg_catalog'::regnamespace
+	UNION ALL
+	SELECT t.oid FROM pg_type t, refused r
+	 WHERE t.typelem = r.oid AND t.typcategory = 'A'
+		OR t.typbasetype = r.oid
+		OR t.typtype = 'c' AND t.typrelid IN (SELECT a.attrelid FROM pg_attribute a
+											   WHERE a.atttypid = r.oid AND NOT a.attisdropped)
+)
+SELECT a.attrelid::regclass AS relation, a.attname AS column_pg_upgrade_refuses, format_type(a.atttypid, NULL) AS type
+  FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+ WHERE c.relnamespace IN ('api'::regnamespace, 'pgapp'::regnamespace) AND c.relkind IN ('r', 'm', 'p')
+   AND a.attnum > 0 AND NOT a.attisdropped AND a.atttypid IN (SELECT oid FROM refused)
+ ORDER BY 1, 2;
+
 -- the tables pg_dump must keep
 SELECT dumped FROM (SELECT unnest(extconfig)::regclass::text AS dumped FROM pg_extension WHERE extname = 'pgapp') d ORDER BY dumped COLLATE "C";
 

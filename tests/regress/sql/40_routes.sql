@@ -22,6 +22,78 @@ INSERT INTO api.routes (method, path, handler, auth, params) VALUES
 SELECT count(*) AS accepted FROM api.routes WHERE path = '/api/v1/regress/route';
 UPDATE api.routes SET handler = 4000000000::oid::regprocedure WHERE path = '/api/v1/regress/route';
 
+-- the handler is stored as its canonical signature (text since 1.6: a
+-- regprocedure column stops pg_upgrade), however it was written
+SELECT handler FROM api.routes WHERE path = '/api/v1/regress/route';
+UPDATE api.routes SET handler = ' public . regress_route ( pg_catalog.text ) ' WHERE path = '/api/v1/regress/route'
+	RETURNING handler;
+UPDATE api.routes SET handler = 'public."regress_route"(character varying)' WHERE path = '/api/v1/regress/route'
+	RETURNING handler;
+-- resolved with search_path pinned to pg_catalog: an unqualified name is
+-- refused even where the caller's search_path would find it, so a
+-- signature names one function whoever reads it
+SET search_path = public, pg_catalog;
+UPDATE api.routes SET handler = 'regress_route(text)' WHERE path = '/api/v1/regress/route';
+RESET search_path;
+-- text that is no signature is refused, never an error of its own: bad
+-- syntax, an unknown type, too many dots, a bare OID (PostgreSQL 16 and
+-- later would take it as one), empty
+UPDATE api.routes SET handler = 'public.regress_route(text' WHERE path = '/api/v1/regress/route';
+UPDATE api.routes SET handler = 'public.regress_route(no_such_type)' WHERE path = '/api/v1/regress/route';
+UPDATE api.routes SET handler = 'public.regress_route(int int)' WHERE path = '/api/v1/regress/route';
+UPDATE api.routes SET handler = 'a.b.c.regress_route(text)' WHERE path = '/api/v1/regress/route';
+UPDATE api.routes SET handler = '4000000000' WHERE path = '/api/v1/regress/route';
+UPDATE api.routes SET handler = '' WHERE path = '/api/v1/regress/route';
+SELECT handler AS unchanged FROM api.routes WHERE path = '/api/v1/regress/route';
+-- the helpers round-trip (also a name that must be quoted, with a dot, a
+-- quote and a parenthesis in it), and name no function for what is no
+-- canonical signature: a dropped function's OID, text as a DBA writes it
+CREATE FUNCTION public."Regress ""Q"".(x"(x text) RETURNS jsonb LANGUAGE sql
+	AS $$ SELECT jsonb_build_object('x', x) $$;
+SELECT s AS signature, pgapp.handler_oid(s) = f AS found, pgapp.handler_resolve(s) = f AS resolved
+  FROM (VALUES ('api.password_recovery(text)'::regprocedure), ('public."Regress ""Q"".(x"(text)'),
+			   ('pg_catalog.now()'), ('api.items_list(integer, integer)')) v(f),
+	   LATERAL pgapp.handler_signature(f) s;
+SELECT pgapp.handler_signature(4000000000) AS dangling, pgapp.handler_oid('4000000000') AS bare_oid,
+	   pgapp.handler_oid('api.password_recovery( text )') AS not_canonical,
+	   pgapp.handler_oid('api.password_recovery') AS no_args, pgapp.handler_oid('') AS empty,
+	   pgapp.handler_resolve('api.x(') AS resolve_syntax;
+SELECT pgapp.handler_resolve(f::oid::text) AS resolve_oid_of_a_function, pgapp.handler_oid(f::oid::text) AS oid_of_a_function
+  FROM (SELECT 'public.regress_route(text)'::regprocedure) v(f);
+-- a handler whose name must be quoted is served
+INSERT INTO api.routes (method, path, handler, auth, params) VALUES
+	('GET', '/api/v1/regress/quoted', 'public."Regress ""Q"".(x"(text)', 'none', '[{"name": "x", "in": "query"}]')
+	RETURNING handler;
+SELECT status, body FROM api.dispatch((SELECT id FROM api.routes WHERE path = '/api/v1/regress/quoted'),
+	'/api/v1/regress/quoted', 'x=1', NULL, NULL, NULL, NULL);
+DELETE FROM api.routes WHERE path = '/api/v1/regress/quoted';
+DROP FUNCTION public."Regress ""Q"".(x"(text);
+
+-- a parameter's "name" is a non-empty string, given once per source
+UPDATE api.routes SET params = '[{"name": null, "in": "query"}]' WHERE path = '/api/v1/regress/route';
+UPDATE api.routes SET params = '[{"name": 5, "in": "query"}]' WHERE path = '/api/v1/regress/route';
+UPDATE api.routes SET params = '[{"name": "", "in": "query"}]' WHERE path = '/api/v1/regress/route';
+UPDATE api.routes SET params = '[{"name": ["x"], "in": "client"}]' WHERE path = '/api/v1/regress/route';
+CREATE FUNCTION public.regress_route2(x text, y text) RETURNS jsonb LANGUAGE sql
+	AS $$ SELECT jsonb_build_object('x', x, 'y', y) $$;
+UPDATE api.routes SET handler = 'public.regress_route2(text, text)',
+	params = '[{"name": "x", "in": "query"}, {"name": "x", "in": "query"}]' WHERE path = '/api/v1/regress/route';
+UPDATE api.routes SET handler = 'public.regress_route2(text, text)',
+	params = '[{"name": "c", "in": "client"}, {"name": "c", "in": "client"}]' WHERE path = '/api/v1/regress/route';
+-- the same name from two sources is two values
+UPDATE api.routes SET handler = 'public.regress_route2(text, text)',
+	params = '[{"name": "x", "in": "query"}, {"name": "x", "in": "body"}]' WHERE path = '/api/v1/regress/route'
+	RETURNING handler, params;
+UPDATE api.routes SET handler = 'public.regress_route(text)', params = '[{"name": "x", "in": "query"}]'
+ WHERE path = '/api/v1/regress/route';
+DROP FUNCTION public.regress_route2(text, text);
+-- every built-in route passes the trigger as it stands
+BEGIN;
+UPDATE api.routes SET handler = handler, params = params WHERE builtin;
+SELECT count(*) AS builtin_routes_valid_and_canonical FROM api.routes
+ WHERE builtin AND handler = pgapp.handler_signature(pgapp.handler_oid(handler));
+ROLLBACK;
+
 -- what pg_dump keeps of the catalog: the DBA's routes and edited built-in ones
 SELECT u.cond AS dump_filter
   FROM pg_extension e, unnest(e.extconfig, e.extcondition) AS u(cfg, cond)

@@ -33,9 +33,20 @@ free_port() {
 # CRLF line ends and a UTF-8 byte-order mark are ignored; a later line for
 # the same KEY wins.  A line that does not parse stops with one line naming
 # the file and the line number (never the value: it may be a secret).
+#
+# References in values, as docker-compose 1.29 (python-dotenv) expands them
+# (env_interpolate): ${NAME} and ${NAME:-default}, looked up first in the
+# lines above (a bare KEY there counts as empty), then in the environment;
+# :- takes the default only when NAME is unset, not when it is empty.
+# Syntax that docker-compose 1.29 and Compose v2 read differently is
+# refused rather than given one of the two meanings: $NAME and $$ outside
+# single quotes (1.29 keeps them, v2 expands), ${ inside single quotes
+# (1.29 expands, v2 keeps it), the other ${NAME...} forms (:? ? - :+ +:
+# 1.29 keeps the text or makes it empty), a $ in a default, and a ${
+# without its }.
 load_env_file() {
-	local file=$1 line key rest value n=0 name
-	local -A values=()
+	local file=$1 line key rest value n=0 name quote
+	local -A values=() bare=()
 	local -a keys=()
 	[ -f "$file" ] || return 0
 	while IFS= read -r line || [ -n "$line" ]; do
@@ -49,11 +60,18 @@ load_env_file() {
 			die "$file, line $n: expected KEY=VALUE (KEY: letters, digits and _, not first a digit)"
 		key=${BASH_REMATCH[1]}
 		rest=${BASH_REMATCH[2]}
-		# a bare KEY (a comment may follow): the environment's value
-		[[ "$rest" =~ ^(#.*)?$ ]] && continue
+		# a bare KEY (a comment may follow): the environment's value; it
+		# also undoes an earlier KEY=value, as in Compose
+		if [[ "$rest" =~ ^(#.*)?$ ]]; then
+			[ -n "${values[$key]+x}" ] || [ -n "${bare[$key]+x}" ] || keys+=("$key")
+			unset "values[$key]"
+			bare[$key]=1
+			continue
+		fi
 		[[ "$rest" == =* ]] || die "$file, line $n: expected KEY=VALUE"
 		rest=${rest#=}
 		value=${rest#"${rest%%[![:space:]]*}"}
+		quote=${value:0:1}
 		case "$value" in
 		\'*)
 			rest=${value#\'}
@@ -77,12 +95,90 @@ load_env_file() {
 		esac
 		[[ "$rest" =~ ^[[:space:]]*(#.*)?$ ]] ||
 			die "$file, line $n: $key: unexpected text after the closing quote"
-		[ -n "${values[$key]+x}" ] || keys+=("$key")
+		env_interpolate "$value" "$quote" || die "$file, line $n: $key: $REPLY"
+		value=$REPLY
+		[ -n "${values[$key]+x}" ] || [ -n "${bare[$key]+x}" ] || keys+=("$key")
+		unset "bare[$key]"
 		values[$key]=$value
 	done <"$file"
 	for name in "${keys[@]}"; do
+		[ -z "${bare[$name]+x}" ] || continue
 		[ -n "${!name+x}" ] || export "$name=${values[$name]}"
 	done
+}
+
+# env_interpolate VALUE QUOTE: VALUE read from an env file (QUOTE: its
+# opening quote, if any) with its references expanded as docker-compose 1.29
+# does, into REPLY; on a reference it refuses, fails with the reason in
+# REPLY (never the value).  Lines read so far are the caller's values and
+# bare arrays (load_env_file); the environment is the exported one, as
+# Compose sees it.  Nothing is evaluated: names are checked, then looked up.
+# shellcheck disable=SC2016 # the messages quote the syntax: no expansion meant
+env_interpolate() {
+	local text=$1 quote=$2 out='' ref name op default
+	local name_re='^[A-Za-z_][A-Za-z0-9_]*'
+	if [ "$quote" = "'" ]; then
+		REPLY=$text
+		[[ "$text" != *'${'* ]] && return 0
+		REPLY='${ inside single quotes: docker-compose 1.29 expands it, Compose v2 keeps it as text; write the reference unquoted or in double quotes'
+		return 1
+	fi
+	while [[ "$text" == *'$'* ]]; do
+		out+=${text%%\$*}
+		text=${text#*\$}
+		if [[ "$text" =~ ^[A-Za-z_$] ]]; then
+			REPLY='$NAME or $$ outside single quotes: docker-compose 1.29 keeps it as text, Compose v2 expands it; write ${NAME}, or the whole value in single quotes to keep the $'
+			return 1
+		fi
+		if [[ "$text" != '{'* ]]; then
+			out+='$'
+			continue
+		fi
+		if [[ "$text" != *'}'* ]]; then
+			REPLY='${ without a closing }'
+			return 1
+		fi
+		ref=${text:1}
+		ref=${ref%%\}*}
+		text=${text#*\}}
+		if ! [[ "$ref" =~ $name_re ]]; then
+			REPLY='${...} must start with a variable name (letters, digits and _, not first a digit)'
+			return 1
+		fi
+		name=${BASH_REMATCH[0]}
+		op=${ref#"$name"}
+		default=
+		case "$op" in
+		'') ;;
+		:-*)
+			default=${op#:-}
+			if [[ "$default" == *'$'* ]]; then
+				REPLY='a $ inside the default of ${NAME:-default}: docker-compose 1.29 keeps it as text, Compose v2 expands it'
+				return 1
+			fi
+			;;
+		:\?* | \?* | -* | :+* | +*)
+			[[ "$op" == :* ]] && op=${op:0:2} || op=${op:0:1}
+			REPLY=$(printf '${NAME%s...} is not supported: docker-compose 1.29 keeps it as text or makes it empty; use ${NAME} or ${NAME:-default}' "$op")
+			return 1
+			;;
+		*)
+			REPLY='${NAME...}: unexpected text after the variable name'
+			return 1
+			;;
+		esac
+		if [ -n "${values[$name]+x}" ]; then
+			out+=${values[$name]}
+		elif [ -n "${bare[$name]+x}" ]; then
+			: # a bare KEY above: python-dotenv reads it as empty
+		elif printenv -- "$name" >/dev/null; then
+			ref=$(printenv -- "$name" && echo .)
+			out+=${ref%$'\n.'}
+		else
+			out+=$default
+		fi
+	done
+	REPLY=$out$text
 }
 
 # env_unquote TEXT: TEXT follows an opening double quote; sets REPLY to the

@@ -21,6 +21,13 @@ $$;
 -- beforehand by a role with CREATE on the database, or a pgapp role made
 -- beforehand with LOGIN, SUPERUSER or BYPASSRLS, would hand that role the
 -- extension (its tables, its SECURITY DEFINER code): refuse both.
+-- So would a pre-existing pgapp role that a role other than a superuser
+-- may grant (ADMIN OPTION: on PostgreSQL 16 and later a role with
+-- CREATEROLE gets it on every role it creates), and a pgapp_owner with a
+-- member other than a superuser (the owner of every table and function):
+-- refuse these too.  Plain members of pgapp_gateway and pgapp_caller are
+-- the extension's own (the gateway's login role, psql callers' logins) and
+-- stay, so a re-install or a restore into a cluster that has them works.
 DO $$
 DECLARE
 	schema_owner pg_catalog.pg_roles;
@@ -49,6 +56,36 @@ BEGIN
 			USING ERRCODE = 'object_not_in_prerequisite_state',
 			DETAIL = 'The roles of pgapp must be NOLOGIN, NOSUPERUSER and NOBYPASSRLS: row-level security and the extension''s privileges rest on them.',
 			HINT = format('Check who made the role and who uses it, then run ALTER ROLE %I NOLOGIN NOSUPERUSER NOBYPASSRLS (or drop it) and CREATE EXTENSION again.', r.rolname);
+	END LOOP;
+	FOR r IN
+		SELECT g.rolname, m.rolname AS member, a.admin_option,
+			   CASE WHEN NOT gr.rolsuper THEN format(' GRANTED BY %I', gr.rolname) ELSE '' END AS granted_by,
+			   CASE g.rolname
+				   WHEN 'pgapp_owner' THEN 'the owner of every table and function of the extension'
+				   WHEN 'pgapp_gateway' THEN 'the role that runs the dispatcher and the route handlers'
+				   ELSE 'the role of the SQL API''s callers'
+			   END AS what
+		  FROM pg_catalog.pg_auth_members a
+		  JOIN pg_catalog.pg_roles g ON g.oid = a.roleid
+		  JOIN pg_catalog.pg_roles m ON m.oid = a.member
+		  LEFT JOIN pg_catalog.pg_roles gr ON gr.oid = a.grantor
+		 WHERE g.rolname IN ('pgapp_owner', 'pgapp_gateway', 'pgapp_caller')
+		   AND NOT m.rolsuper
+		   AND (a.admin_option OR g.rolname = 'pgapp_owner')
+		 -- a grant made by a role that is not a superuser first: revoked
+		 -- before its grantor's (whose REVOKE would need CASCADE on 16+)
+		 ORDER BY coalesce(gr.rolsuper, true), a.admin_option DESC, g.rolname, m.rolname
+	LOOP
+		IF r.admin_option THEN
+			RAISE EXCEPTION 'role "%" already exists and role "%", which is not a superuser, holds ADMIN OPTION on it', r.rolname, r.member
+				USING ERRCODE = 'object_not_in_prerequisite_state',
+				DETAIL = format('Role "%s" may grant %s, %s, to any role, itself included. On PostgreSQL 16 and later a role with CREATEROLE holds this option on every role it creates.', r.member, r.rolname, r.what),
+				HINT = format('Check who made the role and why "%s" holds it, then run REVOKE %I FROM %I%s (or drop role %I) and CREATE EXTENSION again.', r.member, r.rolname, r.member, r.granted_by, r.rolname);
+		END IF;
+		RAISE EXCEPTION 'role "%" already exists with member "%", which is not a superuser', r.rolname, r.member
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+			DETAIL = format('Role "%s" could act as %s, %s.', r.member, r.rolname, r.what),
+			HINT = format('Check who made the role and why "%s" is a member, then run REVOKE %I FROM %I%s (or drop role %I) and CREATE EXTENSION again.', r.member, r.rolname, r.member, r.granted_by, r.rolname);
 	END LOOP;
 END
 $$;

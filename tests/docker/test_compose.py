@@ -169,6 +169,19 @@ def test_app_has_time_to_drain_before_sigkill(project, files):
     assert seconds(app["stop_grace_period"]) >= drain + 15, app["stop_grace_period"]
 
 
+@pytest.mark.parametrize("files", [("docker-compose.yml",), ("docker-compose.yml", "docker-compose.prod.yml")])
+def test_db_has_time_for_its_shutdown_checkpoint_before_sigkill(project, files):
+    """The db image stops PostgreSQL with SIGINT (the official image's
+    STOPSIGNAL, passed on by the entrypoint): a fast shutdown, which ends
+    with a checkpoint of every dirty buffer.  Docker's default 10 s before
+    SIGKILL can cut it, and the next start then runs crash recovery.  The
+    production override defines db too: the merged file must keep the
+    grace."""
+    db = config(project, *files)["services"]["db"]
+    assert "stop_grace_period" in db, db
+    assert seconds(db["stop_grace_period"]) >= 120, db["stop_grace_period"]
+
+
 def test_production_override(project):
     cfg = config(project, "docker-compose.yml", "docker-compose.prod.yml")
     for name, svc in cfg["services"].items():

@@ -136,6 +136,51 @@ BEGIN;
 ALTER ROLE pgapp_owner SUPERUSER;
 CREATE EXTENSION pgapp CASCADE;
 ROLLBACK;
+-- (since 1.6) and a pgapp role that a role other than a superuser may
+-- grant (ADMIN OPTION), or a pgapp_owner with a member that is not a
+-- superuser; each hint, followed, leads to the next refusal, then to the
+-- install.  Granted by a role that is not a superuser: the hint names it
+-- (GRANTED BY), and comes first (on 16+ its grantor's REVOKE would need
+-- CASCADE).
+BEGIN;
+CREATE ROLE regress_holder NOLOGIN;
+CREATE ROLE regress_grantee NOLOGIN;
+GRANT pgapp_owner TO regress_holder WITH ADMIN OPTION;
+SET ROLE regress_holder;
+GRANT pgapp_owner TO regress_grantee;
+RESET ROLE;
+SAVEPOINT install;
+CREATE EXTENSION pgapp CASCADE;
+ROLLBACK TO SAVEPOINT install;
+REVOKE pgapp_owner FROM regress_grantee GRANTED BY regress_holder;
+SAVEPOINT install;
+CREATE EXTENSION pgapp CASCADE;
+ROLLBACK TO SAVEPOINT install;
+REVOKE pgapp_owner FROM regress_holder;
+GRANT pgapp_caller TO regress_holder WITH ADMIN OPTION;
+SAVEPOINT install;
+CREATE EXTENSION pgapp CASCADE;
+ROLLBACK TO SAVEPOINT install;
+REVOKE pgapp_caller FROM regress_holder;
+GRANT pgapp_gateway TO regress_grantee WITH ADMIN OPTION;
+SAVEPOINT install;
+CREATE EXTENSION pgapp CASCADE;
+ROLLBACK TO SAVEPOINT install;
+REVOKE pgapp_gateway FROM regress_grantee;
+-- members the extension expects are taken: plain members of
+-- pgapp_gateway (the gateway's login role, pgapp_gateway_login, is one
+-- here) and pgapp_caller, and superusers, whatever they hold
+GRANT pgapp_gateway, pgapp_caller TO regress_holder;
+CREATE ROLE regress_dba SUPERUSER NOLOGIN;
+GRANT pgapp_owner, pgapp_gateway, pgapp_caller TO regress_dba WITH ADMIN OPTION;
+SELECT g.rolname, m.rolname AS member, a.admin_option
+  FROM pg_auth_members a JOIN pg_roles g ON g.oid = a.roleid JOIN pg_roles m ON m.oid = a.member
+ WHERE g.rolname IN ('pgapp_owner', 'pgapp_gateway', 'pgapp_caller')
+   AND m.rolname IN ('pgapp_gateway_login', 'regress_holder', 'regress_grantee', 'regress_dba')
+ ORDER BY 1, 2;
+CREATE EXTENSION pgapp CASCADE;
+SELECT count(*) AS installed FROM pg_extension WHERE extname = 'pgapp';
+ROLLBACK;
 -- a schema a superuser made beforehand is taken, as the one CREATE
 -- EXTENSION makes
 BEGIN;

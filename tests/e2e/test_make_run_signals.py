@@ -139,5 +139,15 @@ def test_a_second_ctrl_c_does_not_cut_the_cleanup_short(tmp_path):
     d.check_stopped()
 
 
+def test_what_the_tests_start_gets_sigint_at_its_default():
+    """conftest.py undoes a SIGINT (and SIGQUIT) ignored by whoever started
+    the test run in the background: the tests that press Ctrl-C (here and
+    in test_make_run.py, test_entrypoint.py) need a script that can trap it."""
+    status = subprocess.run(["cat", "/proc/self/status"], capture_output=True, text=True).stdout
+    ignored = int(next(line for line in status.splitlines() if line.startswith("SigIgn:")).split()[1], 16)
+    for sig in (signal.SIGINT, signal.SIGQUIT):
+        assert not ignored & (1 << (sig - 1)), "%s ignored in what the tests start" % sig.name
+
+
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__]))

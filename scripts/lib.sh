@@ -7,6 +7,55 @@ PG=${PG:-15}
 die() { echo "$(basename "$0"): $*" >&2; exit 1; }
 say() { echo "== $*" >&2; }
 
+# A service run in the foreground until Ctrl-C (make run), stopped the
+# same way whatever the order in which the signal reaches this shell and
+# the service.  A terminal's Ctrl-C sends SIGINT to the whole process group:
+# the service (the gateway) stops on it and exits 0, and bash runs its own
+# INT trap only between two commands, so it may see the service's 0 from
+# `wait` and be on its way out before its trap has run.  Hence a stop
+# signal is also noted while the script exits, and decides the status:
+#
+#   on_stop FUNCTION   from now on every exit (the end, an error, SIGINT,
+#                      SIGTERM) stops the service if it runs (SIGTERM, then
+#                      waits), then runs FUNCTION, once; the status is 130
+#                      after SIGINT, 143 after SIGTERM (128 + the signal),
+#                      else the script's own
+#   wait_service       after `CMD & service_pid=$!`: waits for it and exits
+#                      with its status (a service that stops on its own)
+service_pid=
+stop_signal_status=
+stop_cleanup=
+on_stop() {
+	stop_cleanup=$1
+	trap stop_exit EXIT
+	trap 'stop_signal_status=${stop_signal_status:-130}; exit 130' INT
+	trap 'stop_signal_status=${stop_signal_status:-143}; exit 143' TERM
+}
+stop_exit() {
+	local rc=$?
+	trap - EXIT
+	# A stop signal from now on is only noted: it neither cuts the clean-up
+	# short nor is lost (with no trap, bash waiting for a command that exits
+	# 0 carries on as if nothing happened, and the status was the service's).
+	trap 'stop_signal_status=${stop_signal_status:-130}' INT
+	trap 'stop_signal_status=${stop_signal_status:-143}' TERM
+	set +e
+	if [ -n "$service_pid" ]; then
+		# it may be gone already (it saw the Ctrl-C too): not an error
+		kill -TERM "$service_pid" 2>/dev/null
+		wait "$service_pid" 2>/dev/null
+		service_pid=
+	fi
+	"$stop_cleanup" || { [ "$rc" -ne 0 ] || rc=1; }
+	exit "${stop_signal_status:-$rc}"
+}
+wait_service() {
+	local rc=0
+	wait "$service_pid" || rc=$?
+	service_pid=
+	exit "$rc"
+}
+
 # The OS user that owns clusters: PostgreSQL refuses to run as root.
 pg_os_user() {
 	if [ "$(id -u)" -eq 0 ]; then echo postgres; else id -un; fi

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make run: build, keep a local cluster under .pgapp/run (its data survives
 # between runs), apply .env, serve the API in the foreground.  Ctrl-C stops
-# the gateway, then the cluster.
+# the gateway, then the cluster, and exits 130 (SIGTERM: 143); a gateway
+# that stops on its own stops the cluster too, with the gateway's status.
 #
 #   scripts/run.sh          serve (PORT, default 8000; cluster on
 #                           127.0.0.1:PGAPP_DB_PORT, default 54329)
@@ -89,18 +90,11 @@ cmd_serve() {
 	make -s -C "$PGAPP_ROOT/gateway" >&2
 
 	mkdir -p "$workdir"
-	gateway_pid=
-	cleanup() {
-		local rc=$?
-		trap - EXIT INT TERM
-		if [ -n "$gateway_pid" ]; then
-			kill -TERM "$gateway_pid" 2>/dev/null
-			wait "$gateway_pid" 2>/dev/null
-		fi
+	# on_stop (lib.sh) stops the gateway first, then calls this
+	stop_cluster() {
 		rm -f "$run_env"
 		say "stopping the cluster"
 		"$PGAPP_ROOT/scripts/cluster.sh" stop "$dir" fast
-		exit "$rc"
 	}
 
 	if [ -f "$dir/data/PG_VERSION" ]; then
@@ -110,8 +104,7 @@ cmd_serve() {
 			die "the cluster in $dir is already running (another make run?)"
 		fi
 		sed -i "s/^port = .*/port = $db_port/" "$dir/data/postgresql.conf"
-		trap cleanup EXIT
-		trap 'exit 130' INT TERM
+		on_stop stop_cluster
 		say "cluster $dir: starting on port $db_port"
 		"$PGAPP_ROOT/scripts/cluster.sh" start "$dir"
 		"$PGAPP_ROOT/scripts/apply-env.sh" "$dir" "$db_port"
@@ -121,8 +114,7 @@ cmd_serve() {
 		rm -rf "$dir"
 		mkdir -p "$dir"
 		: >"$dir/$RUN_MARKER"
-		trap cleanup EXIT
-		trap 'exit 130' INT TERM
+		on_stop stop_cluster
 		say "cluster $dir: creating on port $db_port"
 		"$PGAPP_ROOT/scripts/cluster.sh" init "$dir" "$db_port"
 	fi
@@ -146,12 +138,9 @@ cmd_serve() {
 		gateway_env+=("$name=${!name:-}")
 	done
 	env -i "${gateway_env[@]}" "$PGAPP_ROOT/gateway/pgapp-gateway" &
-	gateway_pid=$!
-	say "gateway on port $port (pid $gateway_pid); Ctrl-C stops it and the cluster"
-	local rc=0
-	wait "$gateway_pid" || rc=$?
-	gateway_pid=
-	exit "$rc"
+	service_pid=$!
+	say "gateway on port $port (pid $service_pid); Ctrl-C stops it and the cluster"
+	wait_service
 }
 
 # pg_ctl status as the cluster's user (the chroot wrappers switch user themselves).

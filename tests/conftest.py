@@ -8,6 +8,7 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -16,6 +17,18 @@ import uuid
 
 import pytest
 import requests
+
+# The tests stop `make run` and the db entrypoint with SIGINT, as a
+# terminal's Ctrl-C and Docker's stop signal do, and both reach their
+# script with SIGINT at its default.  A test run started in the background
+# by a non-interactive shell (`make test &` in a script) inherits SIGINT
+# (and SIGQUIT) ignored; an ignored signal stays ignored across exec, and
+# bash cannot trap a signal that was ignored when it started.  make run then
+# exits 0 on Ctrl-C and the entrypoint never passes its stop on (the test
+# times out after 60 s).  So what the tests start gets the default.
+for _sig, _handler in ((signal.SIGINT, signal.default_int_handler), (signal.SIGQUIT, signal.SIG_DFL)):
+    if signal.getsignal(_sig) == signal.SIG_IGN:
+        signal.signal(_sig, _handler)
 
 API = "/api/v1"
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

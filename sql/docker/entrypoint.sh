@@ -50,13 +50,17 @@ apply_when_ready() {
 apply_when_ready &
 applier=$!
 
-# wait returns early when a trapped signal arrives: wait again until the server is gone.
+# wait returns early when a trapped signal arrives (with 128 + the signal):
+# wait again until the server is gone, then once more for its status.  The
+# server may have stopped and been reaped between the interrupted wait and
+# `kill -0`; bash keeps the status of a reaped child for a later wait, so
+# the last one gives the server's own status, never the interruption's.
 wait "$server"
-rc=$?
 while kill -0 "$server" 2>/dev/null; do
 	wait "$server"
-	rc=$?
 done
+wait "$server"
+rc=$?
 wait "$applier"
 applied=$?
 [ "$applied" -eq 0 ] || [ "$rc" -ne 0 ] || rc=1

@@ -7,6 +7,7 @@ server and exits non-zero."""
 import os
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
@@ -98,3 +99,40 @@ def test_refused_configuration_stops_the_server(stopped_cluster):
     assert "applying the environment failed" in out
     assert not healthy(env)
     assert not os.path.exists(os.path.join(d, "data", "postmaster.pid"))
+
+
+@pytest.mark.parametrize("status", [0, 3])
+def test_the_stopped_servers_own_status_is_the_entrypoints(tmp_path, status):
+    """A server that stops at once on the forwarded signal can be reaped by
+    bash between the interrupted `wait` and the entrypoint's `kill -0`; the
+    entrypoint then exited with the interruption's 130 instead of the
+    server's status (about 1 stop in 4 with this stand-in).  A stand-in
+    server (it exits with STATUS on SIGINT at once) and a pg_isready that
+    never answers: no cluster needed."""
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "docker-entrypoint.sh").write_text(
+        "#!%s\nimport os, signal\n"
+        "signal.signal(signal.SIGINT, lambda *_: os._exit(%d))\n"
+        "open(os.environ['READY'], 'w').close()\n"
+        "while True:\n    signal.pause()\n" % (sys.executable, status))
+    (fake / "pg_isready").write_text("#!/bin/sh\nexit 2\n")
+    for f in fake.iterdir():
+        f.chmod(0o755)
+    env = dict(os.environ, PATH="%s:/usr/bin:/bin" % fake, PGAPP_MARKER=str(tmp_path / "applied"),
+               READY=str(tmp_path / "ready"))
+    for _ in range(12):
+        (tmp_path / "ready").unlink(missing_ok=True)
+        proc = subprocess.Popen([os.path.join(DOCKER, "entrypoint.sh"), "postgres"], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            deadline = time.time() + 30
+            while not (tmp_path / "ready").exists():
+                assert time.time() < deadline and proc.poll() is None, proc.stdout.read()
+                time.sleep(0.02)
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(timeout=30) == status, proc.stdout.read()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()

@@ -96,8 +96,14 @@ def test_login_timing_in_database(dba_sql):
     """Known email + wrong password vs unknown email at bcrypt cost 8 (16x
     the work of cost 4), 20 interleaved tries each, within 10 %.  The
     fastest try of each kind is compared: other load on the machine only
-    ever adds time, so the minimum is the work the login itself does."""
-    out = dba_sql(r"""
+    ever adds time, so the minimum is the work the login itself does.  On
+    a loaded machine even the fastest of 20 can be slowed, so a round that
+    disagrees is measured again (up to 4 rounds) before the difference
+    counts as real; a login that skips the hash for an unknown email is far
+    outside 10 % (and under the 3 ms floor) in every round."""
+    rounds = []
+    for _ in range(4):
+        out = dba_sql(r"""
 BEGIN;
 UPDATE pgapp.settings SET value = '8' WHERE name = 'BCRYPT_COST';
 SELECT api.signup('timing-known@example.com', 'right-password') IS NOT NULL AS signed_up \gset
@@ -128,11 +134,16 @@ SELECT json_object_agg(kind, m) FROM (
 	SELECT kind, min(ms) AS m FROM t GROUP BY kind) x;
 ROLLBACK;
 """)
-    fastest = json.loads(out.strip().splitlines()[-1])
-    known, unknown = fastest["known"], fastest["unknown"]
-    # cost 8 is ~256 rounds: several milliseconds; a skipped hash would be ~0
-    assert known > 3 and unknown > 3, fastest
-    assert abs(known - unknown) <= 0.10 * max(known, unknown), fastest
+        fastest = json.loads(out.strip().splitlines()[-1])
+        known, unknown = fastest["known"], fastest["unknown"]
+        rounds.append((round(known, 3), round(unknown, 3)))
+        # cost 8 is ~256 rounds: several milliseconds; a skipped hash would
+        # be ~0, and load never makes a try faster: no second chance here
+        assert known > 3 and unknown > 3, f"fastest (known, unknown) in ms, each round: {rounds}"
+        if abs(known - unknown) <= 0.10 * max(known, unknown):
+            break
+    else:
+        pytest.fail(f"login timing differs (fastest known, unknown in ms, each round): {rounds}")
     # rolled back: nothing stays
     assert dba_sql("SELECT count(*) FROM pgapp.users WHERE email = 'timing-known@example.com'") == "0"
     assert dba_sql("SELECT value FROM pgapp.settings WHERE name = 'BCRYPT_COST'") == "4"

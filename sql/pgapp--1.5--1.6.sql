@@ -242,3 +242,60 @@ BEGIN
 	);
 END
 $$;
+
+-- routes_builtin: a built-in route whose handler is written another way
+-- (' api.health_check( )') is not edited: compared as routes_check stores it.
+CREATE OR REPLACE FUNCTION pgapp.routes_builtin() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	replaced int;
+	compared api.routes;
+BEGIN
+	IF TG_OP = 'TRUNCATE' THEN
+		RAISE EXCEPTION 'cannot truncate the route catalog'
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+			DETAIL = 'Built-in routes come back with every CREATE EXTENSION, so a restore would bring them back.',
+			HINT = 'DELETE FROM api.routes WHERE NOT builtin removes the routes a DBA added.';
+	ELSIF TG_OP = 'DELETE' THEN
+		IF OLD.builtin AND pg_trigger_depth() = 1 THEN
+			RAISE EXCEPTION 'cannot delete built-in route % %', OLD.method, OLD.path
+				USING ERRCODE = 'object_not_in_prerequisite_state',
+				DETAIL = 'Built-in routes come back with every CREATE EXTENSION, so a restore would bring it back.',
+				HINT = 'To close it to all but superusers, set its auth to ''superuser''; pg_dump keeps that change.';
+		END IF;
+		RETURN OLD;
+	ELSIF TG_OP = 'UPDATE' THEN
+		IF NEW.builtin IS DISTINCT FROM OLD.builtin THEN
+			RAISE EXCEPTION 'cannot change whether route % % is built in', OLD.method, OLD.path
+				USING ERRCODE = 'object_not_in_prerequisite_state',
+				DETAIL = 'builtin is set by the extension: it decides what CREATE EXTENSION brings back and what pg_dump keeps.';
+		END IF;
+		-- edited is kept here, never taken from the statement
+		NEW.edited := OLD.edited;
+		-- compared with the handler as routes_check will store it (it runs
+		-- after this trigger): another spelling of the same function is no
+		-- change (1.6)
+		compared := NEW;
+		compared.handler := coalesce(pgapp.handler_signature(pgapp.handler_resolve(NEW.handler)), NEW.handler);
+		IF OLD.builtin AND compared IS DISTINCT FROM OLD THEN
+			NEW.edited := true;
+		END IF;
+		RETURN NEW;
+	END IF;
+	-- INSERT: an edited built-in route arrives only from pg_restore, after
+	-- CREATE EXTENSION installed the original
+	IF NEW.builtin AND NEW.edited THEN
+		DELETE FROM api.routes r
+		 WHERE r.builtin AND r.method = NEW.method AND r.path = NEW.path
+		RETURNING r.id INTO replaced;
+		IF FOUND THEN
+			NEW.id := replaced;
+		END IF;
+	ELSIF NOT NEW.builtin THEN
+		NEW.edited := false;
+	END IF;
+	RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION pgapp.routes_builtin() IS 'trigger: a change to a built-in route marks it edited (dumped, restored in its place); a built-in route cannot be deleted, the catalog not truncated, builtin not changed';

@@ -157,6 +157,7 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	replaced int;
+	compared api.routes;
 BEGIN
 	IF TG_OP = 'TRUNCATE' THEN
 		RAISE EXCEPTION 'cannot truncate the route catalog'
@@ -179,7 +180,12 @@ BEGIN
 		END IF;
 		-- edited is kept here, never taken from the statement
 		NEW.edited := OLD.edited;
-		IF OLD.builtin AND NEW IS DISTINCT FROM OLD THEN
+		-- compared with the handler as routes_check will store it (it runs
+		-- after this trigger): another spelling of the same function is no
+		-- change (1.6)
+		compared := NEW;
+		compared.handler := coalesce(pgapp.handler_signature(pgapp.handler_resolve(NEW.handler)), NEW.handler);
+		IF OLD.builtin AND compared IS DISTINCT FROM OLD THEN
 			NEW.edited := true;
 		END IF;
 		RETURN NEW;

@@ -105,6 +105,9 @@ BEGIN;
 -- statement that changes nothing does not; the mark stays
 UPDATE api.routes SET auth = auth WHERE path = '/api/v1/users/signup';
 SELECT edited FROM api.routes WHERE path = '/api/v1/users/signup';
+-- nor does the same handler written another way (stored canonical)
+UPDATE api.routes SET handler = ' api . health_check ( ) ' WHERE path = '/api/v1/utils/health-check';
+SELECT handler, edited FROM api.routes WHERE path = '/api/v1/utils/health-check';
 UPDATE api.routes SET auth = 'superuser' WHERE path = '/api/v1/password-recovery/{email}';
 SELECT auth, builtin, edited FROM api.routes WHERE path = '/api/v1/password-recovery/{email}';
 SELECT method, path FROM api.routes WHERE (NOT builtin OR edited) AND path LIKE '/api/v1/password%';

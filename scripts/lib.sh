@@ -220,8 +220,8 @@ env_interpolate() {
 			out+=${values[$name]}
 		elif [ -n "${bare[$name]+x}" ]; then
 			: # a bare KEY above: python-dotenv reads it as empty
-		elif printenv -- "$name" >/dev/null; then
-			ref=$(printenv -- "$name" && echo .)
+		elif ref=$(printenv -- "$name" && echo .); then
+			# the environment's value, kept whole (the . guards a final newline)
 			out+=${ref%$'\n.'}
 		else
 			out+=$default

@@ -49,12 +49,16 @@ class Container:
             return None if proc.returncode == 0 else proc.stdout + proc.stderr
         assert proc.returncode == 0, proc.stdout + proc.stderr
 
-    def sql(self, query, **variables):
+    def psql(self, query, **variables):
+        """query run by psql as the superuser: the finished process."""
         cmd = [self.psql_bin, "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1",
                "-h", os.path.join(self.dir, "sock"), "-p", str(self.port), "-U", "postgres", "-d", self.db]
         for k, v in variables.items():
             cmd += ["-v", f"{k}={v}"]
-        proc = subprocess.run(cmd, input=query, capture_output=True, text=True)
+        return subprocess.run(cmd, input=query, capture_output=True, text=True)
+
+    def sql(self, query, **variables):
+        proc = self.psql(query, **variables)
         assert proc.returncode == 0, proc.stderr
         return proc.stdout.strip()
 

@@ -25,7 +25,7 @@ import pytest
 
 from conftest import ROOT, cluster_env, cluster_sh, free_port, scratch_dir
 from test_init_scripts import Container
-from test_pg_upgrade import pg_user_command, pg_user_dir, run_pg_upgrade
+from test_pg_upgrade import pg_user_command, pg_user_dir, run_pg_upgrade, stop_cluster
 import upgrade_checks as checks
 
 MAJOR = cluster_env()["PG"]
@@ -107,11 +107,6 @@ class OldCluster:
         if os.path.exists(f"{self.dir}/data/postmaster.pid"):
             subprocess.run(pg_user_command(self.dir, f"{self.bindir}/pg_ctl", "-D", f"{self.dir}/data",
                                            "-m", mode, "-w", "stop"), capture_output=True)
-
-
-def stop_cluster(d):
-    subprocess.run([os.path.join(ROOT, "scripts", "cluster.sh"), "stop", d, "immediate"],
-                   env=cluster_env(), capture_output=True)
 
 
 class Old:

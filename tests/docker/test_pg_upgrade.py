@@ -78,6 +78,12 @@ def run_pg_upgrade(work, old, new, old_bindir, new_bindir, *extra, major=MAJOR):
     return proc.returncode, proc.stdout + proc.stderr + problem_lists(work, os.path.join(new_dir, "data"))
 
 
+def stop_cluster(d):
+    """Stops the cluster in d if it runs (immediate: a test's clean-up)."""
+    subprocess.run([os.path.join(ROOT, "scripts", "cluster.sh"), "stop", d, "immediate"],
+                   env=cluster_env(), capture_output=True)
+
+
 @pytest.fixture(scope="module")
 def upgraded():
     """(what populate put in the old cluster, the upgraded cluster running)."""
@@ -103,8 +109,7 @@ def upgraded():
             yield p, upgraded
         finally:
             for cluster_dir, _ in (old, new):
-                subprocess.run([os.path.join(ROOT, "scripts", "cluster.sh"), "stop", cluster_dir, "immediate"],
-                               env=cluster_env(), capture_output=True)
+                stop_cluster(cluster_dir)
 
 
 def test_pg_upgrade_keeps_catalog_settings_keys_routes_users_and_items(upgraded):

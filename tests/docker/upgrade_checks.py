@@ -9,7 +9,6 @@ import json
 import os
 import re
 import secrets
-import subprocess
 import sys
 
 import requests
@@ -18,7 +17,6 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
 from gateway_harness import Gateway  # noqa: E402
 
 from conftest import ROOT, bearer  # noqa: E402
-
 
 
 def releases():
@@ -140,13 +138,6 @@ def check_kept(p, c, what=("catalog", "extversion", "settings", "keys", "routes"
         assert after[name] == p.before[name], f"{name} differs:\n{diff(p.before[name], after[name])}"
 
 
-def psql_run(c, command):
-    """A psql -c as the superuser of c, the finished process (errors kept)."""
-    return subprocess.run([c.psql_bin, "-X", "-q", "-At", "-h", os.path.join(c.dir, "sock"),
-                           "-p", str(c.port), "-U", "postgres", "-d", c.db, "-c", command],
-                          capture_output=True, text=True)
-
-
 def check_logins_tokens_refresh(p, c):
     # tokens of both keys, issued before the move, still authenticate
     for user, token in ((p.ann, p.ann_token), (p.bob, p.bob_token)):
@@ -168,7 +159,7 @@ def check_update_and_next_start_change_nothing(p, c, what=("catalog", "extversio
                                                             "users")):
     """ALTER EXTENSION pgapp UPDATE is a no-op, and the set-up of the db
     container's next start, with the same .env, changes nothing."""
-    proc = psql_run(c, "ALTER EXTENSION pgapp UPDATE")
+    proc = c.psql("ALTER EXTENSION pgapp UPDATE")
     assert proc.returncode == 0, proc.stderr
     assert f'version "{p.before["extversion"]}" of extension "pgapp" is already installed' in proc.stderr
     c.start()
